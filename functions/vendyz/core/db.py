@@ -1,0 +1,101 @@
+"""PostgreSQL access: one pool per Lambda instance and a unit of work per change.
+
+The unit of work owns the transaction and rolls back unless `commit()` was called, so an
+exception anywhere in a change leaves nothing half-written. Hot-path writes that fit in one
+statement skip it and run on an autocommit connection: one statement is one transaction and
+one network round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+Row = dict[str, Any]
+Connection = psycopg.Connection[Row]
+
+
+def create_pool(url: str, *, max_size: int, name: str) -> ConnectionPool[Connection]:
+    """Open a pool whose connections return rows as dicts.
+
+    `prepare_threshold=None` keeps psycopg from preparing statements server-side, which RDS
+    Proxy (transaction pooling) would pin or reject.
+    """
+    pool: ConnectionPool[Connection] = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        name=name,
+        open=True,
+        connection_class=psycopg.Connection[Row],
+        kwargs={"row_factory": dict_row, "autocommit": True, "prepare_threshold": None},
+        timeout=10.0,
+    )
+    pool.wait(timeout=10.0)
+    return pool
+
+
+class UnitOfWork:
+    """A transaction on a pooled connection; rolls back unless committed.
+
+    Callbacks registered with `after_commit` run once the commit succeeded (publishing the
+    outbox), never for a rolled-back change.
+    """
+
+    def __init__(self, pool: ConnectionPool[Connection]) -> None:
+        self._pool = pool
+        self._conn: Connection | None = None
+        self._transaction: Any = None
+        self._after_commit: list[Callable[[], None]] = []
+        self._committed = False
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("UnitOfWork used outside its `with` block")
+        return self._conn
+
+    def __enter__(self) -> Self:
+        self._conn = self._pool.getconn()
+        self._transaction = self._conn.transaction()
+        self._transaction.__enter__()
+        return self
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def commit(self) -> None:
+        self._committed = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if exc is None and not self._committed:
+                # The default: nothing is kept without commit(); psycopg swallows Rollback.
+                self._transaction.__exit__(psycopg.Rollback, psycopg.Rollback(), None)
+            else:
+                self._transaction.__exit__(exc_type, exc, tb)
+        finally:
+            self._pool.putconn(self._conn)
+            self._conn = None
+        if exc_type is None and self._committed:
+            for callback in self._after_commit:
+                callback()
+
+
+@contextmanager
+def connection(pool: ConnectionPool[Connection]) -> Iterator[Connection]:
+    """A pooled autocommit connection for reads and single-statement writes."""
+    with pool.connection() as conn:
+        yield conn

@@ -1,0 +1,59 @@
+"""Configuration from the environment, validated once per Lambda instance.
+
+Unsafe defaults (the local JWT secret) are refused outside local mode so a misconfigured
+deployment fails at start instead of signing tokens with a public key.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_JWT_SECRET = "local-only-jwt-secret-change-me-0123456789"  # noqa: S105 - refused outside local
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Literal["local", "aws"] = Field(default="aws", alias="VENDYZ_ENV")
+    database_url: str = Field(alias="DATABASE_URL")
+    redis_url: str = Field(alias="REDIS_URL")
+    nats_url: str = Field(alias="NATS_URL")
+    # Either the secret itself (local) or the name of a Secrets Manager secret holding it.
+    jwt_secret: SecretStr = Field(default=SecretStr(LOCAL_JWT_SECRET), alias="JWT_SECRET")
+    jwt_secret_name: str = Field(default="", alias="JWT_SECRET_NAME")
+    jwt_ttl_seconds: int = Field(default=3600, alias="JWT_TTL_SECONDS", gt=0)
+    # Where boto3's Lambda client sends Invoke calls; empty means the real AWS endpoint.
+    lambda_endpoint_url: str = Field(default="", alias="LAMBDA_ENDPOINT_URL")
+    inventory_function_name: str = Field(
+        default="InventoryFunction", alias="INVENTORY_FUNCTION_NAME"
+    )
+    rpc_timeout_seconds: float = Field(default=3.0, alias="RPC_TIMEOUT_SECONDS", gt=0)
+    db_pool_max_size: int = Field(default=8, alias="DB_POOL_MAX_SIZE", gt=0)
+    auth_seed_email: str = Field(default="lead@vendyz.dev", alias="AUTH_SEED_EMAIL")
+    auth_seed_password: SecretStr = Field(
+        default=SecretStr("flashsale"), alias="AUTH_SEED_PASSWORD"
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.environment != "local":
+            if self.jwt_secret.get_secret_value() == LOCAL_JWT_SECRET and not self.jwt_secret_name:
+                raise ValueError(
+                    "JWT_SECRET is the local default; set JWT_SECRET_NAME or a real JWT_SECRET"
+                )
+            if len(self.jwt_secret.get_secret_value()) < 32 and not self.jwt_secret_name:
+                raise ValueError("JWT_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment == "local"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

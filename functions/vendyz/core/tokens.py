@@ -1,0 +1,180 @@
+"""Access tokens: HS256 JWTs with the claims sub (user id), role, email, jti, iat and exp.
+
+Only HS256 is ever accepted: `verify` pins the algorithm list, so `alg: none`, an asymmetric
+algorithm (the RS256/HS256 confusion attack) or another HMAC size is refused before the
+signature is looked at. Every way a token can be wrong raises the one `InvalidToken` error.
+
+The signing key is `Settings.jwt_secret` locally, or, when `jwt_secret_name` is set, the
+Secrets Manager secret of that name, fetched through Powertools Parameters on first use (not at
+import) and cached for KEY_MAX_AGE_SECONDS, so a rotated key is picked up within five minutes
+without a fetch on the request path.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import jwt
+from aws_lambda_powertools.utilities import parameters
+
+from vendyz.core.settings import Settings
+
+ALGORITHM = "HS256"
+KEY_MAX_AGE_SECONDS = 300
+MIN_KEY_LENGTH = 32  # bytes: RFC 7518 3.2 wants a key at least as long as the hash
+MAX_TOKEN_LENGTH = 4096  # far above any token issued here; longer input is refused unread
+CLOCK_SKEW_SECONDS = 5  # issuer and verifier run on different hosts
+REQUIRED_CLAIMS = ("sub", "role", "email", "jti", "iat", "exp")
+
+Role = Literal["ADMIN", "USER"]
+_ROLES: frozenset[str] = frozenset(("ADMIN", "USER"))
+
+# One PyJWT instance: refuses HMAC keys shorter than the hash instead of only warning.
+_JWT = jwt.PyJWT(options={"enforce_minimum_key_length": True})
+
+
+def revoked_key(jti: str) -> str:
+    """The Redis key that denylists a logged-out token (auth writes it with a TTL ending at the
+    token's exp; the authorizer reads it on every request)."""
+    return f"revoked:{jti}"
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, forged, of another algorithm, incomplete or expired."""
+
+
+class SigningKeyUnavailable(RuntimeError):
+    """The signing key could not be loaded (Secrets Manager failed, or the key is too short)."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: str
+    exp: int  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: str
+    role: Role
+    email: str
+    jti: str
+    iat: int
+    exp: int
+
+
+def _checked(key: str | bytes) -> bytes:
+    raw = key.encode() if isinstance(key, str) else key
+    if len(raw) < MIN_KEY_LENGTH:
+        raise SigningKeyUnavailable(f"the JWT key must be at least {MIN_KEY_LENGTH} bytes")
+    return raw
+
+
+def _fetch_secret(name: str) -> bytes:
+    """The secret's value from Secrets Manager; Powertools caches it for KEY_MAX_AGE_SECONDS."""
+    try:
+        value: Any = parameters.get_secret(name, max_age=KEY_MAX_AGE_SECONDS)
+    except parameters.exceptions.GetParameterError as exc:
+        raise SigningKeyUnavailable(f"cannot read the JWT key secret {name!r}: {exc}") from exc
+    if not isinstance(value, str | bytes):
+        raise SigningKeyUnavailable(f"the JWT key secret {name!r} is not a string")
+    return _checked(value)
+
+
+def key_source(settings: Settings) -> Callable[[], bytes]:
+    """Where the signing key comes from; calling it never happens at import."""
+    name = settings.jwt_secret_name
+    if name:
+        return lambda: _fetch_secret(name)
+    local = _checked(settings.jwt_secret.get_secret_value())
+    return lambda: local
+
+
+class Tokens:
+    """Issues and verifies access tokens with one key source. Build one per instance."""
+
+    def __init__(self, key: str | bytes | Callable[[], bytes]) -> None:
+        if callable(key):
+            self._key = key
+        else:
+            fixed = _checked(key)
+            self._key = lambda: fixed
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Tokens:
+        return cls(key_source(settings))
+
+    def issue(
+        self,
+        *,
+        user_id: str,
+        role: Role,
+        email: str,
+        ttl_seconds: int,
+        now: float | None = None,
+    ) -> IssuedToken:
+        """A signed token for this principal, valid for `ttl_seconds` from `now` (default: the
+        current time; tests pass an earlier `now` to make an expired token)."""
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        if role not in _ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        issued_at = int(time.time() if now is None else now)
+        jti = str(uuid.uuid4())
+        exp = issued_at + ttl_seconds
+        claims = {
+            "sub": user_id,
+            "role": role,
+            "email": email,
+            "jti": jti,
+            "iat": issued_at,
+            "exp": exp,
+        }
+        token = _JWT.encode(claims, self._key(), algorithm=ALGORITHM)
+        return IssuedToken(token=token, jti=jti, exp=exp)
+
+    def verify(self, token: str) -> Claims:
+        """The claims of a valid token; InvalidToken for anything else.
+
+        SigningKeyUnavailable is not an InvalidToken: the caller cannot tell whether the
+        token was good, so it must fail as a server error rather than deny as a client error.
+        """
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("token missing or too long")
+        key = self._key()
+        try:
+            payload = _JWT.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                options={"require": list(REQUIRED_CLAIMS)},
+                leeway=CLOCK_SKEW_SECONDS,
+            )
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise InvalidToken(str(exc)) from exc
+        return _claims(payload)
+
+
+def _claims(payload: dict[str, Any]) -> Claims:
+    sub, role, email = payload["sub"], payload["role"], payload["email"]
+    jti, iat, exp = payload["jti"], payload["iat"], payload["exp"]
+    if not (isinstance(sub, str) and sub and isinstance(jti, str) and jti):
+        raise InvalidToken("sub and jti must be non-empty strings")
+    if not isinstance(role, str) or role not in _ROLES:
+        raise InvalidToken("unknown role")
+    if not isinstance(email, str):
+        raise InvalidToken("email must be a string")
+    # PyJWT has checked iat and exp are numbers (it compares them with the clock).
+    return Claims(
+        user_id=sub,
+        role=cast(Role, role),
+        email=email,
+        jti=jti,
+        iat=int(iat),
+        exp=int(exp),
+    )

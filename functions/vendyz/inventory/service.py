@@ -1,0 +1,181 @@
+"""Inventory: the catalogue, stock changes and ReserveStock. No FastAPI, no Lambda types."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import redis
+from psycopg_pool import ConnectionPool
+
+from vendyz.core.db import Connection, Row, UnitOfWork
+from vendyz.core.errors import NotFound
+from vendyz.core.events import Event, EventPublisher
+from vendyz.core.markers import SOLD_OUT_TTL_SECONDS, sold_out_key
+from vendyz.core.outbox import Outbox
+from vendyz.inventory import store
+
+PRODUCT_CACHE_SECONDS = 60
+_LIST_VERSION_KEY = "products:version"
+
+Outcome = Literal["RESERVED", "REJECTED"]
+
+
+@dataclass(frozen=True)
+class NewProduct:
+    name: str
+    stock: int
+    price: Decimal
+    starts_at: datetime | None
+    ends_at: datetime | None
+    max_per_user: int | None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    outcome: Outcome
+    reason: str
+    remaining_stock: int
+    product_name: str
+    replayed: bool
+
+
+def _public(row: Row) -> dict[str, Any]:
+    """A product as the API shows it, JSON-ready (also the cached form)."""
+    return {
+        "product_id": row["product_id"],
+        "name": row["name"],
+        "stock": row["stock"],
+        "price": float(row["price"]),
+        "starts_at": row["starts_at"].isoformat() if row["starts_at"] else None,
+        "ends_at": row["ends_at"].isoformat() if row["ends_at"] else None,
+        "max_per_user": row["max_per_user"],
+    }
+
+
+class InventoryService:
+    def __init__(
+        self,
+        pool: ConnectionPool[Connection],
+        cache: redis.Redis,
+        publisher: EventPublisher,
+    ) -> None:
+        self._pool = pool
+        self._cache = cache
+        self._publisher = publisher
+        self._outbox = Outbox("inventory")
+        # Test hook: runs after a reservation committed, before the reply (to simulate a
+        # timeout that happens after the work is done). None in production.
+        self.after_reserve_committed: Callable[[str], None] | None = None
+
+    # -- reads (cached) -----------------------------------------------------------------------
+    def list_products(self, *, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        version = int(self._cache.get(_LIST_VERSION_KEY) or 0)
+        key = f"products:v{version}:{page}:{limit}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            items, total = json.loads(cached)
+            return items, total
+        with self._pool.connection() as conn:
+            rows, total = store.list_products(conn, offset=(page - 1) * limit, limit=limit)
+        items = [_public(r) for r in rows]
+        self._cache.set(key, json.dumps([items, total]), ex=PRODUCT_CACHE_SECONDS)
+        return items, total
+
+    def get_product(self, product_id: str) -> dict[str, Any]:
+        cached = self._cache.get(f"product:{product_id}")
+        if cached is not None:
+            product: dict[str, Any] = json.loads(cached)
+            return product
+        with self._pool.connection() as conn:
+            row = store.get_product(conn, product_id)
+        if row is None:
+            raise NotFound(f"product_id: no product {product_id!r}")
+        product = _public(row)
+        self._cache.set(f"product:{product_id}", json.dumps(product), ex=PRODUCT_CACHE_SECONDS)
+        return product
+
+    # -- changes ------------------------------------------------------------------------------
+    def create_product(self, new: NewProduct) -> dict[str, Any]:
+        with UnitOfWork(self._pool) as uow:
+            row = store.insert_product(
+                uow.conn,
+                product_id=str(uuid.uuid4()),
+                name=new.name,
+                stock=new.stock,
+                price=new.price,
+                starts_at=new.starts_at,
+                ends_at=new.ends_at,
+                max_per_user=new.max_per_user,
+            )
+            event = self._outbox.add(
+                uow.conn,
+                "product.created",
+                {"productId": row["product_id"], "name": row["name"], "stock": row["stock"]},
+            )
+            uow.commit()
+        self._after_change(row["product_id"], row["stock"], [event])
+        return _public(row)
+
+    def set_stock(self, product_id: str, stock: int) -> dict[str, Any]:
+        with UnitOfWork(self._pool) as uow:
+            row = store.set_stock(uow.conn, product_id, stock)
+            if row is None:
+                raise NotFound(f"product_id: no product {product_id!r}")
+            event = self._outbox.add(
+                uow.conn,
+                "inventory.updated",
+                {"productId": product_id, "name": row["name"], "stock": stock},
+            )
+            uow.commit()
+        self._after_change(product_id, stock, [event])
+        return _public(row)
+
+    def reserve_stock(
+        self, *, order_id: str, product_id: str, quantity: int, user_id: str
+    ) -> Reservation:
+        """Idempotent per order id: a repeated call returns the first outcome."""
+        if quantity < 1:
+            raise ValueError("quantity must be positive")
+        with self._pool.connection() as conn:
+            row = store.reserve_stock(
+                conn, order_id=order_id, product_id=product_id, quantity=quantity, user_id=user_id
+            )
+        if self.after_reserve_committed is not None:
+            self.after_reserve_committed(order_id)
+        if row["event_id"] is not None:
+            event = Event(str(row["event_id"]), "inventory.reserved", row["event_payload"])
+            self._after_change(product_id, row["remaining_stock"], [event])
+        elif row["reason"] == "OUT_OF_STOCK" and row["remaining_stock"] == 0:
+            self._cache.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
+        return Reservation(
+            outcome=row["status"],
+            reason=row["reason"] or "",
+            remaining_stock=row["remaining_stock"] or 0,
+            product_name=row["product_name"] or "",
+            replayed=row["replayed"],
+        )
+
+    def _after_change(self, product_id: str, stock: int, events: list[Event]) -> None:
+        """After commit: publish the events, refresh the cache, keep the sold-out marker."""
+        if self._publisher.publish(events):
+            with self._pool.connection() as conn:
+                self._outbox.mark_published(conn, events)
+        pipe = self._cache.pipeline(transaction=False)
+        pipe.delete(f"product:{product_id}")
+        pipe.incr(_LIST_VERSION_KEY)
+        if stock == 0:
+            pipe.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
+        else:
+            pipe.delete(sold_out_key(product_id))
+        pipe.execute()
+
+    # -- scheduled ----------------------------------------------------------------------------
+    def relay_outbox(self, *, older_than_seconds: float = 5.0) -> int:
+        with self._pool.connection() as conn:
+            return self._outbox.relay(conn, self._publisher, older_than_seconds=older_than_seconds)

@@ -1,0 +1,133 @@
+"""SQL for the orders schema, and nothing else.
+
+The hot-path writes are single statements on autocommit connections: one statement is one
+transaction and one round trip.
+"""
+
+from __future__ import annotations
+
+from psycopg.types.json import Jsonb
+
+from vendyz.core.db import Connection, Row
+from vendyz.core.events import Event
+
+_COLUMNS = (
+    "order_id::text, user_id::text, idempotency_key, request_hash, product_id, product_name,"
+    " quantity, status, reason, lease_until < now() AS lease_expired, created_at"
+)
+
+
+def claim(
+    conn: Connection,
+    *,
+    order_id: str,
+    user_id: str,
+    idempotency_key: str | None,
+    request_hash: str,
+    product_id: str,
+    quantity: int,
+    lease_seconds: float,
+) -> bool:
+    """Record a PENDING order; False when (user, key) is already taken."""
+    row = conn.execute(
+        "INSERT INTO orders.orders (order_id, user_id, idempotency_key, request_hash,"
+        " product_id, quantity, lease_until)"
+        " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+        " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING 1 AS claimed",
+        (order_id, user_id, idempotency_key, request_hash, product_id, quantity, lease_seconds),
+    ).fetchone()
+    return row is not None
+
+
+def find_by_key(conn: Connection, user_id: str, idempotency_key: str) -> Row | None:
+    return conn.execute(
+        f"SELECT {_COLUMNS} FROM orders.orders WHERE user_id = %s AND idempotency_key = %s",
+        (user_id, idempotency_key),
+    ).fetchone()
+
+
+def get(conn: Connection, order_id: str) -> Row | None:
+    return conn.execute(
+        f"SELECT {_COLUMNS} FROM orders.orders WHERE order_id = %s", (order_id,)
+    ).fetchone()
+
+
+def take_over(conn: Connection, order_id: str, lease_seconds: float) -> Row | None:
+    """Take a PENDING order whose owner's lease ran out; None if someone else has it."""
+    return conn.execute(
+        "UPDATE orders.orders SET lease_until = now() + make_interval(secs => %s)"
+        " WHERE order_id = %s AND status = 'PENDING' AND lease_until < now()"
+        f" RETURNING {_COLUMNS}",
+        (lease_seconds, order_id),
+    ).fetchone()
+
+
+def release(conn: Connection, order_id: str) -> None:
+    """Give up the lease at once, so a retry or the reconciler need not wait for it."""
+    conn.execute(
+        "UPDATE orders.orders SET lease_until = now() WHERE order_id = %s AND status = 'PENDING'",
+        (order_id,),
+    )
+
+
+def delete_pending(conn: Connection, order_id: str) -> None:
+    conn.execute(
+        "DELETE FROM orders.orders WHERE order_id = %s AND status = 'PENDING'", (order_id,)
+    )
+
+
+def finish(
+    conn: Connection,
+    *,
+    order_id: str,
+    status: str,
+    reason: str | None,
+    product_name: str,
+    event: Event | None,
+) -> Row | None:
+    """Mark a PENDING order final and write its outbox event (if any) in the same statement.
+
+    None when it was no longer PENDING (another worker finished it first)."""
+    update = (
+        "UPDATE orders.orders SET status = %s, reason = %s, product_name = %s, updated_at = now()"
+        " WHERE order_id = %s AND status = 'PENDING'"
+        f" RETURNING {_COLUMNS.replace('lease_until < now()', 'false')}"
+    )
+    params = (status, reason, product_name, order_id)
+    if event is None:
+        return conn.execute(update, params).fetchone()
+    return conn.execute(
+        f"WITH done AS ({update}), event AS ("
+        " INSERT INTO orders.outbox (event_id, subject, payload) SELECT %s, %s, %s FROM done)"
+        " SELECT * FROM done",
+        (*params, event.event_id, event.subject, Jsonb(event.payload)),
+    ).fetchone()
+
+
+def stale_pending(conn: Connection, *, older_than_seconds: float, limit: int) -> list[str]:
+    rows = conn.execute(
+        "SELECT order_id::text FROM orders.orders"
+        " WHERE status = 'PENDING' AND created_at < now() - make_interval(secs => %s)"
+        " AND lease_until < now() ORDER BY created_at LIMIT %s",
+        (older_than_seconds, limit),
+    ).fetchall()
+    return [r["order_id"] for r in rows]
+
+
+def list_for_user(
+    conn: Connection, user_id: str, *, offset: int, limit: int
+) -> tuple[list[Row], int]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM orders.orders WHERE user_id = %s"
+        " ORDER BY created_at DESC, order_id DESC OFFSET %s LIMIT %s",
+        (user_id, offset, limit),
+    ).fetchall()
+    if not rows:
+        counted = conn.execute(
+            "SELECT count(*) AS total FROM orders.orders WHERE user_id = %s", (user_id,)
+        ).fetchone()
+        return [], int(counted["total"]) if counted else 0
+    total = int(rows[0]["total"])
+    for row in rows:
+        del row["total"]
+    return rows, total

@@ -1,0 +1,67 @@
+"""`vendyz`: the command line of the local cloud (`vendyz up`) and of its tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from localcloud.cloud import CloudOptions, LocalCloud, default_static_dir
+
+
+def _up(args: argparse.Namespace) -> int:
+    options = CloudOptions(
+        port=args.port,
+        host=args.host,
+        data_dir=Path(args.data_dir).resolve(),
+        static_dir=default_static_dir(),
+        schedule_seconds=args.schedule_seconds,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        stop.set()
+
+    # Ctrl-C and SIGTERM both end in the same clean stop: no server is left behind.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    cloud = LocalCloud(options, log=lambda line: print(line, flush=True))
+    try:
+        cloud.start()
+        stop.wait()
+    finally:
+        print("vendyz: stopping", flush=True)
+        cloud.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vendyz", description="Vendyz Flash Sale tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the whole local cloud (no Docker)")
+    up.add_argument("--port", type=int, default=3000)
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--data-dir", default=".vendyz")
+    up.add_argument(
+        "--schedule-seconds",
+        type=float,
+        default=5.0,
+        help="run each schedule at least this often locally (0 turns schedules off)",
+    )
+    up.set_defaults(run=_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

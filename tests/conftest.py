@@ -1,0 +1,63 @@
+"""Shared fixtures: one local cloud (real PostgreSQL, Valkey, NATS) per test session.
+
+Set VENDYZ_BASE_URL to point the HTTP tests at a cloud that is already running (LocalStack,
+AWS, another `vendyz up`); tests that reach into the database or the functions' internals
+need the in-process cloud and are skipped only by their own marker, never silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from localcloud.cloud import CloudOptions, LocalCloud
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, login
+
+
+@pytest.fixture(scope="session")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    data_dir: Path = tmp_path_factory.mktemp("vendyz")
+    cloud = LocalCloud(
+        CloudOptions(port=0, data_dir=data_dir, static_dir=None, schedule_seconds=1.0),
+        log=lambda _: None,
+    )
+    cloud.start()
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(request: pytest.FixtureRequest) -> str:
+    external = os.environ.get("VENDYZ_BASE_URL")
+    if external:
+        return external.rstrip("/")
+    cloud: LocalCloud = request.getfixturevalue("local_cloud")
+    return cloud.base_url
+
+
+@pytest.fixture(scope="session")
+def api(base_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client on the API prefix: api.get('/products')."""
+    with httpx.Client(base_url=f"{base_url}/api/v1", timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def db(local_cloud: LocalCloud) -> Iterator[psycopg.Connection[dict[str, object]]]:
+    """A direct autocommit connection, for asserting what was (not) written."""
+    assert local_cloud.urls is not None
+    with psycopg.connect(
+        local_cloud.urls.database_url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def admin_token(api: httpx.Client) -> str:
+    return login(api, ADMIN_EMAIL, ADMIN_PASSWORD)
