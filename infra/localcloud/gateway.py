@@ -84,6 +84,7 @@ class Gateway:
             else:
                 self._exact[(route.method, route.path)] = route
         self._paths = {route.path for route in template.routes}
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- ASGI ---------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -231,7 +232,9 @@ class Gateway:
 
     # -- Lambda Invoke API --------------------------------------------------------------------
     async def _invoke_api(self, name: str, scope: Scope, body: bytes) -> HttpResponse:
-        function = name.rsplit(":", 1)[-1]
+        # A name, a full or partial ARN, each optionally with a ":qualifier" (version/alias).
+        parts = name.split(":")
+        function = parts[parts.index("function") + 1] if "function" in parts else parts[0]
         if function not in self.runtimes:
             return _json_response(
                 404,
@@ -249,6 +252,9 @@ class Gateway:
         invocation_type = _headers(scope).get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "Event":
             task = asyncio.create_task(self._call(function, event))
+            # The loop keeps only weak references to tasks: hold one until it is done.
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
             task.add_done_callback(_log_async_failure)
             return HttpResponse(202, [], b"")
         try:

@@ -288,13 +288,13 @@ def test_events_one_per_committed_change_and_none_for_a_rejection(
     _, token = shopper
     seen: list[tuple[str, dict[str, Any]]] = []
 
+    async def record(msg: Any) -> None:
+        seen.append((msg.subject, json.loads(msg.data)))
+
     async def watch(ready: threading.Event, done: threading.Event) -> None:
         client = await nats.connect(nats_url)
         for subject in ("product.created", "inventory.>", "order.created"):
-            await client.subscribe(
-                subject,
-                cb=lambda msg: _record(seen, msg.subject, msg.data),
-            )
+            await client.subscribe(subject, cb=record)
         await client.flush()
         ready.set()
         while not done.is_set():
@@ -326,13 +326,6 @@ def test_events_one_per_committed_change_and_none_for_a_rejection(
     }
     event_ids = [body["eventId"] for _, body in seen if body.get("productId") == product_id]
     assert len(set(event_ids)) == len(event_ids)
-
-
-def _record(seen: list[tuple[str, dict[str, Any]]], subject: str, data: bytes) -> Any:
-    async def record() -> None:
-        seen.append((subject, json.loads(data)))
-
-    return record()
 
 
 def test_sale_window_is_enforced(

@@ -48,7 +48,7 @@ NewEmail = Annotated[LoginEmail, AfterValidator(_valid_email)]
 NewPassword = Annotated[StrictStr, Field(min_length=8, max_length=128)]
 Name = Annotated[StrictStr, BeforeValidator(_strip), Field(min_length=1, max_length=100)]
 
-_USER_EXAMPLE = {
+_USER_EXAMPLE: dict[str, Any] = {
     "userId": "7b0c1a52-3f6e-4b8e-9a51-2d7f0c9e4a11",
     "email": "shopper@example.com",
     "firstName": "Ada",
@@ -74,8 +74,9 @@ class Register(BaseModel):
 
     email: NewEmail = Field(description="Stored trimmed and lowercased; at most 254 characters")
     password: NewPassword = Field(description="8 to 128 characters")
-    firstName: Name  # noqa: N815 - wire name of the original API
-    lastName: Name  # noqa: N815
+    # Wire names of the original API, camelCase included.
+    firstName: Name
+    lastName: Name
 
 
 class Login(BaseModel):
@@ -91,10 +92,10 @@ class Login(BaseModel):
 class UserOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_USER_EXAMPLE]})
 
-    userId: str  # noqa: N815 - wire name of the original API
+    userId: str  # wire names of the original API
     email: str
-    firstName: str  # noqa: N815
-    lastName: str  # noqa: N815
+    firstName: str
+    lastName: str
     role: Role
 
 
@@ -137,13 +138,12 @@ def _token_ref(request: Request) -> tuple[str, int]:
     """The caller's token id and expiry, as the authorizer put them in the context."""
     context = authorizer_context(_event(request))
     jti, exp = context.get("jti"), context.get("exp")
-    try:
-        expiry = int(exp)
-    except (TypeError, ValueError):
-        raise Unauthorized() from None
-    if not isinstance(jti, str) or not jti:
+    if not isinstance(jti, str) or not jti or not isinstance(exp, int | str):
         raise Unauthorized()
-    return jti, expiry
+    try:
+        return jti, int(exp)
+    except ValueError:
+        raise Unauthorized() from None
 
 
 _ERROR = {"model": Envelope[None]}

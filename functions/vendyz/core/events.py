@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Event:
@@ -28,6 +31,11 @@ class Event:
 
     def encode(self) -> bytes:
         return json.dumps(self.payload, separators=(",", ":")).encode()
+
+
+async def _log_connection_error(error: Exception) -> None:
+    # The outbox relay covers what an outage loses; one line, not a traceback per retry.
+    log.warning("NATS connection problem: %s", error)
 
 
 def new_event(subject: str, fields: dict[str, Any]) -> Event:
@@ -54,6 +62,7 @@ class EventPublisher:
                 connect_timeout=self._timeout,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
+                error_cb=_log_connection_error,
             )
         return self._client
 

@@ -6,11 +6,15 @@ so the X-Ray SDK is never asked for a daemon that is not there.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 METRICS_NAMESPACE = "Vendyz"
+
+# Most invocations record no metric of their own; that is not worth a warning per request.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
 DEFAULT_REGION = "us-east-1"
+_USER_AGENT = f"vendyz-rpc/1 Botocore/{botocore.__version__}"
 _MAX_DETAIL = 300
 
 
@@ -99,6 +100,9 @@ class LambdaRpc:
             max_pool_connections=64,
             # The request is built here, always valid; skip botocore's per-call validation.
             parameter_validation=False,
+            # A fixed User-Agent: botocore otherwise rebuilds it from ~30 parts on every call
+            # (about 40% of the client's CPU per call, measured).
+            user_agent=_USER_AGENT,
         )
         session = _local_session() if endpoint_url else boto3.Session()
         self._client: LambdaClient = session.client(

@@ -52,8 +52,13 @@ REASON_MESSAGES = {
     "LIMIT_REACHED": "Limit reached: this product's per-customer limit is used up",
 }
 
-# Token bucket in Redis, on Redis' clock so every instance agrees. Returns {allowed, wait_ms}.
+# Marks the Idempotency-Key's first use (KEYS[2], if given) and charges the user's token
+# bucket (KEYS[1]) only for new work: replaying a key costs no token. Runs on Redis' clock so
+# every instance agrees. Returns {allowed, wait_ms, first_use}.
 _BUCKET_SCRIPT = """
+if KEYS[2] and not redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[3]) then
+  return {1, 0, 0}
+end
 local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -69,7 +74,7 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
-return {allowed, wait}
+return {allowed, wait, 1}
 """
 
 
@@ -185,22 +190,17 @@ class OrdersService:
 
         Returns None to answer "sold out" at once; otherwise whether the key is new."""
         pipe = self._cache.pipeline(transaction=False)
-        self._bucket(
-            keys=[f"bucket:orders:{user_id}"],
-            args=[self._rate_limit.burst, self._rate_limit.per_second],
-            client=pipe,
-        )
+        keys = [f"bucket:orders:{user_id}"] + ([f"idem:{user_id}:{key}"] if key else [])
+        args = [self._rate_limit.burst, self._rate_limit.per_second, IDEMPOTENCY_KEY_TTL_SECONDS]
+        self._bucket(keys=keys, args=args, client=pipe)
         pipe.get(sold_out_key(product_id))
-        if key is not None:
-            pipe.set(f"idem:{user_id}:{key}", b"1", nx=True, ex=IDEMPOTENCY_KEY_TTL_SECONDS)
-        results = pipe.execute()
-        allowed, wait_ms = results[0]
+        (allowed, wait_ms, first), sold_out_marker = pipe.execute()
         if not allowed:
             raise TooManyRequests(
                 "Too many orders: slow down", retry_after=-(-int(wait_ms) // 1000)
             )
-        sold_out = results[1] is not None
-        first_use = key is None or bool(results[2])
+        sold_out = sold_out_marker is not None
+        first_use = bool(first)
         # A sold-out product with a key seen before goes on to PostgreSQL: that key may hold a
         # finished order whose stored answer must be replayed.
         if sold_out and first_use:
