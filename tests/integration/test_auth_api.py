@@ -22,6 +22,7 @@ import pytest
 import redis
 
 from localcloud.cloud import LocalCloud
+from localcloud.runtime import LambdaContext
 from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, bearer, login, register_and_login
 from vendyz.core.settings import LOCAL_JWT_SECRET
 from vendyz.core.tokens import Tokens
@@ -186,6 +187,39 @@ def test_logout_revokes_that_token_at_once(
     finally:
         cache.close()
     assert 0 < ttl <= 3600
+
+
+def test_heartbeat_beats_and_heals_a_lost_revocation(
+    api: httpx.Client, local_cloud: LocalCloud
+) -> None:
+    # GIVEN a logged-out token whose Redis denylist entry was lost (a Redis restart, say)
+    _, token = register_and_login(api, prefix="heal")
+    assert api.post("/auth/logout", headers=bearer(token)).status_code == 200
+    jti = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["jti"]
+    assert local_cloud.urls is not None
+    cache = redis.Redis.from_url(local_cloud.urls.redis_url)
+    runtime = local_cloud.runtimes["AuthFunction"]
+    context = LambdaContext(
+        function_name="AuthFunction",
+        memory_limit_in_mb=512,
+        invoked_function_arn=runtime.arn,
+        aws_request_id=str(uuid.uuid4()),
+        deadline=time.monotonic() + 10,
+    )
+    try:
+        cache.delete(f"revoked:{jti}", "health:auth")
+
+        # WHEN auth's scheduled heartbeat runs
+        result = runtime.handler({"task": "heartbeat"}, context)
+
+        # THEN the heartbeat is recorded and the revocation is back in Redis from PostgreSQL
+        assert result["service"] == "auth"
+        assert result["revocationsSynced"] >= 1
+        assert cache.get("health:auth") is not None
+        assert 0 < cache.ttl(f"revoked:{jti}") <= 3600
+    finally:
+        cache.close()
+    assert_unauthorized(api.get("/auth/me", headers=bearer(token)))
 
 
 def forged_tokens(valid: str) -> dict[str, str]:

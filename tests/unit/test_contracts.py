@@ -10,6 +10,7 @@ from types import ModuleType
 import pytest
 from google.protobuf import json_format
 from google.protobuf.message import Message
+
 from vendyz.core.contracts import auth_pb2, events_pb2, inventory_pb2, orders_pb2
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+
 from vendyz.core.contracts.inventory_pb2 import (
     RESERVED,
     ReserveStockRequest,

@@ -101,7 +101,7 @@ class LambdaRpc:
             # The request is built here, always valid; skip botocore's per-call validation.
             parameter_validation=False,
             # A fixed User-Agent: botocore otherwise rebuilds it from ~30 parts on every call
-            # (about 40% of the client's CPU per call, measured).
+            # (measured: ~150 of ~800 µs of CPU per call).
             user_agent=_USER_AGENT,
         )
         session = _local_session() if endpoint_url else boto3.Session()

@@ -30,6 +30,7 @@ MAX_TOKEN_LENGTH = 4096  # far above any token issued here; longer input is refu
 CLOCK_SKEW_SECONDS = 5  # issuer and verifier run on different hosts
 REQUIRED_CLAIMS = ("sub", "role", "email", "jti", "iat", "exp")
 
+# The same as vendyz.core.identity.Role, declared here so the authorizer never imports FastAPI.
 Role = Literal["ADMIN", "USER"]
 _ROLES: frozenset[str] = frozenset(("ADMIN", "USER"))
 

@@ -1,0 +1,131 @@
+"""Products: the catalogue, the admin routes, the cache, and one handler two ways."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from localcloud.cloud import LocalCloud
+from localcloud.runtime import LambdaContext
+from tests.helpers import bearer, create_product, register_and_login, stock_of
+
+
+def test_products_are_listed_with_the_original_field_names(api: httpx.Client) -> None:
+    reply = api.get("/products", params={"page": 1, "limit": 50})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["success"] is True
+    page = body["data"]
+    assert page["page"] == 1 and page["limit"] == 50 and page["total"] >= 3
+    first = page["items"][0]
+    assert {"product_id", "name", "stock"} <= first.keys()
+    assert [p["product_id"] for p in page["items"][:3]] == ["product-1", "product-2", "product-3"]
+
+
+def test_pages_do_not_overlap(api: httpx.Client) -> None:
+    first = api.get("/products", params={"page": 1, "limit": 2}).json()["data"]["items"]
+    second = api.get("/products", params={"page": 2, "limit": 2}).json()["data"]["items"]
+    assert len(first) == 2
+    assert not {p["product_id"] for p in first} & {p["product_id"] for p in second}
+
+
+def test_admin_creates_a_product_and_sets_its_stock(api: httpx.Client, admin_token: str) -> None:
+    # GIVEN an admin creates a product with a sale window and a limit
+    reply = api.post(
+        "/products",
+        json={
+            "name": "Drop",
+            "stock": 3,
+            "price": 19.99,
+            "starts_at": "2020-01-01T00:00:00Z",
+            "max_per_user": 2,
+        },
+        headers=bearer(admin_token),
+    )
+    assert reply.status_code == 201
+    created = reply.json()["data"]
+    assert created["productId"] and created["name"] == "Drop" and created["stock"] == 3
+    product_id = created["productId"]
+    # WHEN it is read (and cached), then the stock is set
+    assert stock_of(api, product_id) == 3
+    changed = api.post(
+        f"/products/{product_id}/stock", json={"stock": 8}, headers=bearer(admin_token)
+    )
+    # THEN the reply and every later read show the new stock (the cache was invalidated)
+    assert changed.status_code == 200
+    assert changed.json()["data"] == {**created, "stock": 8}
+    assert stock_of(api, product_id) == 8
+    listed = api.get("/products", params={"limit": 50, "page": 1}).json()["data"]
+    total_pages = -(-listed["total"] // 50)
+    items = api.get("/products", params={"limit": 50, "page": total_pages}).json()["data"]["items"]
+    assert {"product_id": product_id, "stock": 8}.items() <= next(
+        p for p in items if p["product_id"] == product_id
+    ).items()
+
+
+def test_restock_reopens_a_sold_out_product(api: httpx.Client, admin_token: str) -> None:
+    # GIVEN a product that sold out
+    product_id = create_product(api, admin_token, stock=1)
+    _, token = register_and_login(api)
+    buy = {"productId": product_id, "quantity": 1}
+    assert api.post("/orders", json=buy, headers=bearer(token)).status_code == 201
+    assert api.post("/orders", json=buy, headers=bearer(token)).status_code == 409
+    # WHEN the admin restocks it
+    api.post(f"/products/{product_id}/stock", json={"stock": 2}, headers=bearer(admin_token))
+    # THEN it can be bought again at once
+    assert api.post("/orders", json=buy, headers=bearer(token)).status_code == 201
+
+
+def test_a_user_cannot_use_admin_routes(api: httpx.Client) -> None:
+    _, token = register_and_login(api)
+    reply = api.post("/products", json={"name": "x", "stock": 1}, headers=bearer(token))
+    assert reply.status_code == 403
+    assert reply.json()["success"] is False
+
+
+def test_the_same_handler_answers_a_direct_event_and_the_local_cloud_alike(
+    local_cloud: LocalCloud, api: httpx.Client
+) -> None:
+    # GIVEN the inventory handler, and a payload-2.0 event written by hand
+    handler = sys.modules["vendyz.inventory.handler"].handler
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "GET /api/v1/products/{id}",
+        "rawPath": "/api/v1/products/product-3",
+        "rawQueryString": "",
+        "headers": {"host": "api.example.com", "accept": "application/json"},
+        "pathParameters": {"id": "product-3"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "api.example.com",
+            "http": {
+                "method": "GET",
+                "path": "/api/v1/products/product-3",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "test",
+            },
+            "requestId": "direct-1",
+            "routeKey": "GET /api/v1/products/{id}",
+            "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    context = LambdaContext("InventoryFunction", 512, "arn:local", "req-1", time.monotonic() + 10)
+    # WHEN it is called directly, and the same route through the local cloud
+    direct = handler(event, context)
+    through_cloud = api.get("/products/product-3")
+    # THEN both give the same status and body
+    body = direct["body"]
+    if direct.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    assert direct["statusCode"] == through_cloud.status_code == 200
+    assert json.loads(body) == through_cloud.json()
