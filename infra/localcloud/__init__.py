@@ -1,1 +1,3 @@
-"""The local cloud: the SAM app on one machine, no Docker. Knows functions only via template.yaml."""
+"""The local cloud: the SAM app on one machine, no Docker.
+
+It knows the functions only through template.yaml."""
