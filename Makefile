@@ -2,21 +2,27 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# `make run` needs only the local cloud's packages; `make test` adds the dev tools.
+RUN_STAMP := $(VENV)/.installed-local
+DEV_STAMP := $(VENV)/.installed-dev
 FRONTEND_STAMP := frontend/node_modules/.installed
 
-.PHONY: setup run test lint typecheck pytest bench sam-validate clean
+.PHONY: setup run test lint typecheck pytest bench proto sam-validate frontend-build clean
 
-setup: $(STAMP) frontend-build
+setup: $(DEV_STAMP) frontend-build
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local]'
 	@touch $@
 
-.PHONY: frontend-build
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@ $(RUN_STAMP)
+
 frontend-build:
 	@if [ -f frontend/package.json ]; then \
 		if [ ! -f $(FRONTEND_STAMP) ] || [ frontend/package.json -nt $(FRONTEND_STAMP) ]; then \
@@ -25,31 +31,27 @@ frontend-build:
 		(cd frontend && npm run --silent build); \
 	fi
 
-run: setup
+run: $(RUN_STAMP) frontend-build
 	$(BIN)/vendyz up
 
-test: setup lint typecheck pytest
+test: setup lint typecheck sam-validate pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	$(BIN)/pytest
 
-bench: setup
+bench: $(RUN_STAMP) frontend-build
 	$(BIN)/vendyz bench
 
 # Regenerate functions/vendyz/core/contracts from proto/ (commit the result).
-.PHONY: proto
-proto: $(STAMP)
+proto: $(DEV_STAMP)
 	$(BIN)/python infra/codegen.py
-
-clean:
-	rm -rf $(VENV) .vendyz .tools .pytest_cache .mypy_cache .ruff_cache frontend/node_modules frontend/dist
 
 # SAM CLI lives in its own tool venv: it pins boto3 and would fight the project's runtime deps.
 SAM_VENV := .tools/sam
@@ -57,11 +59,13 @@ SAM_STAMP := $(SAM_VENV)/.installed
 
 $(SAM_STAMP):
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli
 	@touch $@
 
 # --lint runs cfn-lint through SAM offline; telemetry off so no call leaves the machine.
-sam-validate: $(STAMP) $(SAM_STAMP)
+sam-validate: $(DEV_STAMP) $(SAM_STAMP)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 	$(BIN)/cfn-lint template.yaml
+
+clean:
+	rm -rf $(VENV) .vendyz .tools .pytest_cache .mypy_cache .ruff_cache frontend/node_modules frontend/dist

@@ -33,11 +33,6 @@ class Event:
         return json.dumps(self.payload, separators=(",", ":")).encode()
 
 
-async def _log_connection_error(error: Exception) -> None:
-    # The outbox relay covers what an outage loses; one line, not a traceback per retry.
-    log.warning("NATS connection problem: %s", error)
-
-
 def new_event(subject: str, fields: dict[str, Any]) -> Event:
     """An event whose payload is its proto message in JSON form (proto/vendyz/events.proto):
     every message starts with `eventId` and `occurredAt`."""
@@ -52,19 +47,31 @@ class EventPublisher:
         self._timeout = timeout_seconds
         self._loop = asyncio.new_event_loop()
         self._client: Client | None = None
-        self._connecting = threading.Lock()
+        self._connect_lock = asyncio.Lock()
+        self._outage_reported = False
         threading.Thread(target=self._loop.run_forever, name="nats-publisher", daemon=True).start()
 
+    async def _on_error(self, error: Exception) -> None:
+        # The outbox relay covers what an outage loses: one line per outage, not per retry.
+        if not self._outage_reported:
+            self._outage_reported = True
+            log.warning("NATS connection problem (reconnecting quietly): %s", error)
+
+    async def _on_reconnected(self) -> None:
+        self._outage_reported = False
+
     async def _connected(self) -> Client:
-        if self._client is None or self._client.is_closed:
-            self._client = await nats.connect(
-                self._url,
-                connect_timeout=self._timeout,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                error_cb=_log_connection_error,
-            )
-        return self._client
+        async with self._connect_lock:
+            if self._client is None or self._client.is_closed:
+                self._client = await nats.connect(
+                    self._url,
+                    connect_timeout=self._timeout,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    error_cb=self._on_error,
+                    reconnected_cb=self._on_reconnected,
+                )
+            return self._client
 
     async def _publish(self, events: Sequence[Event]) -> None:
         client = await self._connected()

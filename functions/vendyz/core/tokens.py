@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import jwt
-from aws_lambda_powertools.utilities import parameters
 
 from vendyz.core.settings import Settings
 
@@ -78,6 +77,9 @@ def _checked(key: str | bytes) -> bytes:
 
 def _fetch_secret(name: str) -> bytes:
     """The secret's value from Secrets Manager; Powertools caches it for KEY_MAX_AGE_SECONDS."""
+    # Imported here: it pulls in boto3 (~60 ms), which only deployments with a secret need.
+    from aws_lambda_powertools.utilities import parameters
+
     try:
         value: Any = parameters.get_secret(name, max_age=KEY_MAX_AGE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:
