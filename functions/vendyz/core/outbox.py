@@ -11,13 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
 
 from vendyz.core.db import Connection
 from vendyz.core.events import Event, EventPublisher, new_event
 
+RELAY_BATCH = 500
+
 
 class Outbox:
-    def __init__(self, schema: str) -> None:
+    def __init__(
+        self, schema: str, pool: ConnectionPool[Connection], publisher: EventPublisher
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
         # Schema names come from code, never from a request.
         self._insert = (
             f"INSERT INTO {schema}.outbox (event_id, subject, payload) VALUES (%s, %s, %s)"
@@ -35,17 +42,18 @@ class Outbox:
         conn.execute(self._insert, (event.event_id, subject, Jsonb(event.payload)))
         return event
 
-    def mark_published(self, conn: Connection, events: list[Event]) -> None:
-        conn.execute(self._mark, ([e.event_id for e in events],))
+    def publish(self, events: list[Event]) -> None:
+        """After commit: publish, then mark sent. Whatever fails here stays for the relay."""
+        if events and self._publisher.publish(events):
+            with self._pool.connection() as conn:
+                conn.execute(self._mark, ([e.event_id for e in events],))
 
-    def relay(
-        self, conn: Connection, publisher: EventPublisher, *, older_than_seconds: float
-    ) -> int:
+    def relay(self, *, older_than_seconds: float) -> int:
         """Publish rows left unsent for a while (crash, NATS outage); returns how many."""
-        with conn.transaction():
-            rows = conn.execute(self._unsent, (older_than_seconds, 500)).fetchall()
+        with self._pool.connection() as conn, conn.transaction():
+            rows = conn.execute(self._unsent, (older_than_seconds, RELAY_BATCH)).fetchall()
             events = [Event(r["event_id"], r["subject"], r["payload"]) for r in rows]
-            if not events or not publisher.publish(events):
+            if not events or not self._publisher.publish(events):
                 return 0
-            self.mark_published(conn, events)
+            conn.execute(self._mark, ([e.event_id for e in events],))
         return len(events)

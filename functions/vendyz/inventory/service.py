@@ -67,8 +67,7 @@ class InventoryService:
     ) -> None:
         self._pool = pool
         self._cache = cache
-        self._publisher = publisher
-        self._outbox = Outbox("inventory")
+        self._outbox = Outbox("inventory", pool, publisher)
         # Test hook: runs after a reservation committed, before the reply (to simulate a
         # timeout that happens after the work is done). None in production.
         self.after_reserve_committed: Callable[[str], None] | None = None
@@ -163,9 +162,7 @@ class InventoryService:
 
     def _after_change(self, product_id: str, stock: int, events: list[Event]) -> None:
         """After commit: publish the events, refresh the cache, keep the sold-out marker."""
-        if self._publisher.publish(events):
-            with self._pool.connection() as conn:
-                self._outbox.mark_published(conn, events)
+        self._outbox.publish(events)
         pipe = self._cache.pipeline(transaction=False)
         pipe.delete(f"product:{product_id}")
         pipe.incr(_LIST_VERSION_KEY)
@@ -177,5 +174,4 @@ class InventoryService:
 
     # -- scheduled ----------------------------------------------------------------------------
     def relay_outbox(self, *, older_than_seconds: float = 5.0) -> int:
-        with self._pool.connection() as conn:
-            return self._outbox.relay(conn, self._publisher, older_than_seconds=older_than_seconds)
+        return self._outbox.relay(older_than_seconds=older_than_seconds)

@@ -147,11 +147,10 @@ class OrdersService:
     ) -> None:
         self._pool = pool
         self._cache = cache
-        self._publisher = publisher
         self._reserve_stock = reserve_stock
         self._lease_seconds = lease_seconds
         self._rate_limit = rate_limit
-        self._outbox = Outbox("orders")
+        self._outbox = Outbox("orders", pool, publisher)
         self._bucket = cache.register_script(_BUCKET_SCRIPT)
 
     # -- placing an order ---------------------------------------------------------------------
@@ -299,9 +298,8 @@ class OrdersService:
                 finished = store.get(conn, order_id)
                 assert finished is not None
                 return finished
-        if event is not None and self._publisher.publish([event]):
-            with self._pool.connection() as conn:
-                self._outbox.mark_published(conn, [event])
+        if event is not None:
+            self._outbox.publish([event])
         return row
 
     # -- reading ------------------------------------------------------------------------------
@@ -336,6 +334,5 @@ class OrdersService:
                 finished += 1
             except (ServiceUnavailable, NotFound):
                 continue  # still unreachable (tried again next run) or removed
-        with self._pool.connection() as conn:
-            relayed = self._outbox.relay(conn, self._publisher, older_than_seconds=5.0)
+        relayed = self._outbox.relay(older_than_seconds=5.0)
         return {"finished": finished, "relayed": relayed}

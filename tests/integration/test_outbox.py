@@ -1,0 +1,90 @@
+"""The outbox: committed changes always reach NATS (at least once), rolled-back ones never."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import nats
+import pytest
+from psycopg_pool import ConnectionPool
+
+from localcloud.cloud import LocalCloud
+from vendyz.core.db import Connection, UnitOfWork, create_pool
+from vendyz.core.events import EventPublisher
+from vendyz.core.outbox import Outbox
+
+
+@pytest.fixture
+def pool(local_cloud: LocalCloud) -> Iterator[ConnectionPool[Connection]]:
+    assert local_cloud.urls is not None
+    pool = create_pool(local_cloud.urls.database_url, max_size=2, name="outbox-test")
+    yield pool
+    pool.close()
+
+
+def unsent(pool: ConnectionPool[Connection], event_id: str) -> bool:
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT published_at IS NULL AS unsent FROM inventory.outbox WHERE event_id = %s",
+            (event_id,),
+        ).fetchone()
+    assert row is not None
+    return bool(row["unsent"])
+
+
+def test_an_event_nats_did_not_take_is_relayed_later(
+    local_cloud: LocalCloud, pool: ConnectionPool[Connection]
+) -> None:
+    assert local_cloud.urls is not None
+    # GIVEN a committed change whose publish failed (NATS unreachable from this instance)
+    unreachable = Outbox(
+        "inventory", pool, EventPublisher("nats://127.0.0.1:9", timeout_seconds=0.5)
+    )
+    with UnitOfWork(pool) as uow:
+        event = unreachable.add(uow.conn, "inventory.updated", {"productId": "relay-me"})
+        uow.commit()
+    unreachable.publish([event])
+    assert unsent(pool, event.event_id)
+    # WHEN the relay runs with NATS back
+    received: list[dict[str, Any]] = []
+
+    async def relay_and_watch() -> None:
+        client = await nats.connect(local_cloud.urls.nats_url)  # type: ignore[union-attr]
+
+        async def record(msg: Any) -> None:
+            received.append(json.loads(msg.data))
+
+        await client.subscribe("inventory.updated", cb=record)
+        await client.flush()
+        healthy = Outbox("inventory", pool, EventPublisher(local_cloud.urls.nats_url))  # type: ignore[union-attr]
+        relayed = await asyncio.to_thread(healthy.relay, older_than_seconds=0)
+        again = await asyncio.to_thread(healthy.relay, older_than_seconds=0)
+        await asyncio.sleep(0.3)
+        await client.drain()
+        assert relayed >= 1
+        assert again == 0
+
+    asyncio.run(relay_and_watch())
+    # THEN the event arrived, with its id, and is marked sent
+    assert [e for e in received if e["eventId"] == event.event_id]
+    assert not unsent(pool, event.event_id)
+
+
+def test_a_rolled_back_change_leaves_no_event(pool: ConnectionPool[Connection]) -> None:
+    outbox = Outbox("inventory", pool, EventPublisher("nats://127.0.0.1:9", timeout_seconds=0.5))
+    # GIVEN a change that fails after writing its event
+    with pytest.raises(RuntimeError), UnitOfWork(pool) as uow:
+        event = outbox.add(uow.conn, "inventory.updated", {"productId": "never"})
+        raise RuntimeError("the change failed")
+    # THEN nothing of it is in the outbox, and a unit of work without commit keeps nothing too
+    with UnitOfWork(pool) as uow:
+        forgotten = outbox.add(uow.conn, "inventory.updated", {"productId": "never"})
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT count(*) AS n FROM inventory.outbox WHERE event_id = ANY(%s)",
+            ([event.event_id, forgotten.event_id],),
+        ).fetchone()
+    assert rows == {"n": 0}
