@@ -75,16 +75,24 @@ def test_an_event_nats_did_not_take_is_relayed_later(
 
 def test_a_rolled_back_change_leaves_no_event(pool: ConnectionPool[Connection]) -> None:
     outbox = Outbox("inventory", pool, EventPublisher("nats://127.0.0.1:9", timeout_seconds=0.5))
+    written: list[str] = []
+
+    def failing_change() -> None:
+        with UnitOfWork(pool) as uow:
+            written.append(
+                outbox.add(uow.conn, "inventory.updated", {"productId": "never"}).event_id
+            )
+            raise RuntimeError("the change failed")
+
     # GIVEN a change that fails after writing its event
-    with pytest.raises(RuntimeError), UnitOfWork(pool) as uow:
-        event = outbox.add(uow.conn, "inventory.updated", {"productId": "never"})
-        raise RuntimeError("the change failed")
+    with pytest.raises(RuntimeError):
+        failing_change()
     # THEN nothing of it is in the outbox, and a unit of work without commit keeps nothing too
     with UnitOfWork(pool) as uow:
         forgotten = outbox.add(uow.conn, "inventory.updated", {"productId": "never"})
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT count(*) AS n FROM inventory.outbox WHERE event_id = ANY(%s)",
-            ([event.event_id, forgotten.event_id],),
+            ([*written, forgotten.event_id],),
         ).fetchone()
     assert rows == {"n": 0}
