@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from localcloud.bench import command as bench_command
 from localcloud.cloud import CloudOptions, LocalCloud, default_static_dir
 
 
@@ -53,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run each schedule at least this often locally (0 turns schedules off)",
     )
     up.set_defaults(run=_up)
+    bench = commands.add_parser(
+        "bench",
+        help="the flash-sale benchmark (starts its own local cloud unless --url is given)",
+    )
+    bench_command.add_arguments(bench)
+    bench.set_defaults(run=bench_command.run)
     return parser
 
 

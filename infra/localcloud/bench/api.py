@@ -119,9 +119,7 @@ class BenchApi:
                 data = _data(reply, 200, f"list orders of {buyers[i].email}")
                 items: list[dict[str, Any]] = data["items"]
                 found += sum(
-                    1
-                    for o in items
-                    if o["product_id"] == product_id and o["status"] == "CONFIRMED"
+                    1 for o in items if o["product_id"] == product_id and o["status"] == "CONFIRMED"
                 )
                 if not items or page * PAGE_LIMIT >= int(data["total"]):
                     return found

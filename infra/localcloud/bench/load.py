@@ -133,25 +133,23 @@ class _Connection:
     def __init__(self, target: Target, ssl_context: ssl.SSLContext | None) -> None:
         self._target = target
         self._ssl = ssl_context
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(
+    async def open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self.streams = await asyncio.open_connection(
             self._target.host, self._target.port, ssl=self._ssl, limit=1 << 20
         )
+        return self.streams
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
+        if self.streams is not None:
+            self.streams[1].close()
+        self.streams = None
 
     async def exchange(self, request: bytes) -> int:
-        if self.writer is None:
-            await self.open()
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(request)
-        status, keep_alive = await _read_response(self.reader)
+        reader, writer = self.streams or await self.open()
+        writer.write(request)
+        status, keep_alive = await _read_response(reader)
         if not keep_alive:
             self.close()
         return status
@@ -203,6 +201,8 @@ async def _run_load(
             progress.refresh()
             await asyncio.sleep(0.1)
 
+    if progress is not None:
+        progress.restart()
     ticking = asyncio.create_task(ticker())
     cpu_started = time.thread_time()
     started = perf_counter()

@@ -33,6 +33,10 @@ class Progress:
         self._drawn_at = 0.0
         self._closed = False
 
+    def restart(self) -> None:
+        """Start the clock now (e.g. once connections are open), for an honest rate."""
+        self._started = time.perf_counter()
+
     def advance(self, count: int = 1) -> None:
         self.done += count
         self.refresh()
