@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ def _up(args: argparse.Namespace) -> int:
         data_dir=Path(args.data_dir).resolve(),
         static_dir=default_static_dir(),
         schedule_seconds=args.schedule_seconds,
+        workers=args.workers,
     )
     stop = threading.Event()
 
@@ -52,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=5.0,
         help="run each schedule at least this often locally (0 turns schedules off)",
+    )
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes hosting the functions (default: one per core)",
     )
     up.set_defaults(run=_up)
     bench = commands.add_parser(

@@ -3,18 +3,18 @@ functions of template.yaml, the gateway and the schedules."""
 
 from __future__ import annotations
 
-import asyncio
+import json
+import multiprocessing
 import os
-import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-import uvicorn
-
-from localcloud.gateway import Gateway
+from localcloud.host import FunctionHost, port_socket, run_worker
 from localcloud.migrate import apply_migrations
 from localcloud.runtime import FunctionRuntime
 from localcloud.seed import seed
@@ -30,6 +30,7 @@ LOCAL_OVERRIDES = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_DEV": "false",
+    "AWS_XRAY_SDK_ENABLED": "false",
 }
 LOCAL_AWS_DEFAULTS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -50,6 +51,8 @@ class CloudOptions:
     schedule_seconds: float = 5.0
     admin_email: str = "lead@vendyz.dev"
     admin_password: str = "flashsale"  # noqa: S105 - the documented local seed
+    # 1: the functions run in this process (tests reach into them); N: in N worker processes.
+    workers: int = 1
 
 
 def default_static_dir() -> Path | None:
@@ -82,21 +85,24 @@ class LocalCloud:
         self.log = log
         self.services = DataServices(options.data_dir, env=self.env, log=log)
         self.urls: DataServiceUrls | None = None
-        self.runtimes: dict[str, FunctionRuntime] = {}
         self.template: AppTemplate | None = None
-        self._server: uvicorn.Server | None = None
-        self._server_thread: threading.Thread | None = None
+        self._host: FunctionHost | None = None
+        self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
         self._scheduler: threading.Thread | None = None
         self.base_url = ""
+
+    @property
+    def runtimes(self) -> dict[str, FunctionRuntime]:
+        """The in-process functions (empty when they run in worker processes)."""
+        return self._host.runtimes if self._host is not None else {}
 
     def start(self) -> str:
         """Start everything; returns the base URL once every part accepts requests."""
         started = time.monotonic()
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.options.host, self.options.port))
+        # Bound first, so a taken port fails fast and port 0 picks the port everyone will use.
+        sock = port_socket(self.options.host, self.options.port)
         port = sock.getsockname()[1]
         self.base_url = f"http://{self.options.host}:{port}"
         try:
@@ -105,10 +111,19 @@ class LocalCloud:
             admin_email = self.env.get("AUTH_SEED_EMAIL", self.options.admin_email)
             admin_password = self.env.get("AUTH_SEED_PASSWORD", self.options.admin_password)
             seed(self.urls.database_url, admin_email, admin_password)
-            self._load_functions(self.urls)
-            self._serve(sock)
+            parameters, environment = self._function_settings(self.urls)
+            self.template = load_template(self.options.template_path, parameters)
+            if self.options.workers > 1:
+                self._start_workers(parameters, environment, (self.options.host, port))
+                sock.close()  # each worker listens on a socket of its own
+            else:
+                os.environ.update(environment)
+                self._host = FunctionHost(self.template, self.options.static_dir)
+                sock.listen(2048)
+                self._host.serve(sock)
             self._start_schedules()
         except BaseException:
+            sock.close()
             self.stop()
             raise
         self.log(
@@ -118,7 +133,8 @@ class LocalCloud:
         )
         return self.base_url
 
-    def _load_functions(self, urls: DataServiceUrls) -> None:
+    def _function_settings(self, urls: DataServiceUrls) -> tuple[dict[str, str], dict[str, str]]:
+        """The template parameters and the functions' environment, with local values."""
         parameters = {
             "DatabaseUrl": urls.database_url,
             "RedisUrl": urls.redis_url,
@@ -126,52 +142,65 @@ class LocalCloud:
             "LambdaEndpointUrl": self.base_url,
             "JwtSecretName": "",
         }
-        template = load_template(self.options.template_path, parameters)
-        self.template = template
-        environment = _function_environment(template)
+        environment = _function_environment(load_template(self.options.template_path, parameters))
         for name, value in LOCAL_AWS_DEFAULTS.items():
             environment.setdefault(name, self.env.get(name, value))
         environment.update(LOCAL_OVERRIDES)
         for name in ("JWT_SECRET", "AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
             if self.env.get(name):
                 environment[name] = self.env[name]
-        # Handlers read their settings from the process environment at import, like in Lambda.
-        os.environ.update(environment)
-        for name, spec in template.functions.items():
-            self.runtimes[name] = FunctionRuntime(spec)
+        return parameters, environment
 
-    def _serve(self, sock: socket.socket) -> None:
-        assert self.template is not None
-        gateway = Gateway(self.template, self.runtimes, self.options.static_dir)
-        config = uvicorn.Config(
-            gateway,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            http="httptools",
-            loop="uvloop",
-            timeout_keep_alive=30,
-            backlog=2048,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._server_thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])),
-            name="localcloud-gateway",
-            daemon=True,
-        )
-        self._server_thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._server_thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.01)
+    def _start_workers(
+        self, parameters: dict[str, str], environment: dict[str, str], address: tuple[str, int]
+    ) -> None:
+        context = multiprocessing.get_context("spawn")
+        pipes = []
+        for index in range(self.options.workers):
+            receiver, sender = context.Pipe(duplex=False)
+            worker = context.Process(
+                target=run_worker,
+                args=(
+                    self.options.template_path,
+                    parameters,
+                    environment,
+                    self.options.static_dir,
+                    address,
+                    self.options.workers,
+                    sender,
+                ),
+                name=f"localcloud-worker-{index}",
+            )
+            worker.start()
+            sender.close()
+            self._workers.append(worker)
+            pipes.append(receiver)
+        for started, receiver in zip(self._workers, pipes, strict=True):
+            if not receiver.poll(60):
+                raise RuntimeError(f"{started.name} did not get ready in 60 s")
+            message = receiver.recv()
+            if message != "ready":
+                raise RuntimeError(f"{started.name} {message}")
 
     def _start_schedules(self) -> None:
+        """Each schedule invokes its function asynchronously through the Invoke API, as
+        EventBridge does, at min(its rate, schedule_seconds)."""
         assert self.template is not None
         schedules = self.template.schedules
         if not schedules or self.options.schedule_seconds <= 0:
             return
+
+        def invoke(function: str, event: dict[str, object]) -> None:
+            request = urllib.request.Request(  # noqa: S310 - our own loopback URL
+                f"{self.base_url}/2015-03-31/functions/{function}/invocations",
+                data=json.dumps(event).encode(),
+                headers={"X-Amz-Invocation-Type": "Event"},
+                method="POST",
+            )
+            try:
+                urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
+            except OSError as exc:
+                self.log(f"vendyz: schedule for {function} not delivered: {exc}")
 
         def run() -> None:
             next_run = {s.name: 0.0 for s in schedules}
@@ -181,7 +210,7 @@ class LocalCloud:
                     if now >= next_run[schedule.name]:
                         interval = min(schedule.rate_seconds, self.options.schedule_seconds)
                         next_run[schedule.name] = now + interval
-                        self.runtimes[schedule.function].submit(schedule.input)
+                        invoke(schedule.function, schedule.input)
                 self._stop_schedules.wait(0.2)
 
         self._scheduler = threading.Thread(target=run, name="localcloud-schedules", daemon=True)
@@ -190,11 +219,14 @@ class LocalCloud:
     def stop(self) -> None:
         self._stop_schedules.set()
         if self._scheduler is not None:
-            self._scheduler.join(timeout=5)
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._server_thread is not None:
-            self._server_thread.join(timeout=10)
-        for runtime in self.runtimes.values():
-            runtime.shutdown()
+            self._scheduler.join(timeout=10)
+        for worker in self._workers:
+            worker.terminate()
+        for worker in self._workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        if self._host is not None:
+            self._host.stop()
         self.services.stop()

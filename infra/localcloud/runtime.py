@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -18,8 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.template import LOCAL_ACCOUNT, LOCAL_REGION, FunctionSpec
-
-log = logging.getLogger("localcloud")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -71,16 +68,6 @@ class FunctionRuntime:
             deadline=time.monotonic() + self.spec.timeout_seconds,
         )
         return self.handler(event, context)
-
-    def submit(self, event: dict[str, Any]) -> None:
-        """Fire-and-forget invocation (schedules); failures are logged, not raised."""
-        self._pool.submit(self._run_logged, event)
-
-    def _run_logged(self, event: dict[str, Any]) -> None:
-        try:
-            self._run(event)
-        except Exception:
-            log.exception("%s failed on %s", self.spec.name, event)
 
     async def invoke(self, event: dict[str, Any]) -> Any:
         """Run one invocation on a free instance; waits in line when all are busy."""

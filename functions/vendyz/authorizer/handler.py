@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.authorizer.service import Authorizer, Denied, lazy_pool
@@ -43,12 +42,12 @@ authorizer = Authorizer(
 )
 
 
-@obs.logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@obs.metrics.log_metrics
-@obs.tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def authorize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         return authorizer.authorize(event)
     except Denied as denied:
         obs.logger.info("request denied", extra={"reason": str(denied)})
         raise Exception("Unauthorized") from None  # exactly this: API Gateway's 401
+
+
+handler = obs.instrument(authorize)

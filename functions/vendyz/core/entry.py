@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from fastapi import FastAPI
 from mangum import Mangum
@@ -39,9 +38,6 @@ def lambda_entry(
     rpc_methods = dict(rpc or {})
     scheduled = dict(tasks or {})
 
-    @obs.logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-    @obs.metrics.log_metrics
-    @obs.tracer.capture_lambda_handler(capture_response=False)
     def handler(event: Event, context: LambdaContext) -> Any:
         if http is not None and "requestContext" in event:
             return http(event, context)  # type: ignore[arg-type]  # same object, other stub
@@ -57,4 +53,4 @@ def lambda_entry(
             return task()
         raise UnknownEvent("event is neither HTTP, RPC nor a scheduled task")
 
-    return handler
+    return obs.instrument(handler)

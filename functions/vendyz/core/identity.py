@@ -32,7 +32,9 @@ def authorizer_context(event: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
-def current_user(request: Request) -> Principal:
+# `async def` although nothing is awaited: FastAPI runs a plain `def` dependency on a worker
+# thread, a thread hop on every request.
+async def current_user(request: Request) -> Principal:
     context = authorizer_context(request.scope.get("aws.event") or {})
     user_id, role = context.get("userId"), context.get("role")
     if not user_id or role not in ("ADMIN", "USER"):
@@ -40,7 +42,7 @@ def current_user(request: Request) -> Principal:
     return Principal(user_id=str(user_id), role=role, email=str(context.get("email", "")))
 
 
-def admin_user(user: Annotated[Principal, Depends(current_user)]) -> Principal:
+async def admin_user(user: Annotated[Principal, Depends(current_user)]) -> Principal:
     if not user.is_admin:
         raise Forbidden("Admin role required")
     return user

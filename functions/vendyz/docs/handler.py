@@ -33,8 +33,10 @@ SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui", persistAuthorizatio
 """
 
 
-@obs.logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def serve_docs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("rawPath", "").endswith("/openapi.json"):
         return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": SPEC}
     return {"statusCode": 200, "headers": {"content-type": "text/html"}, "body": SWAGGER_UI}
+
+
+handler = obs.instrument(serve_docs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from types import FrameType
@@ -23,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", dest="json_path", metavar="PATH", help="the report as JSON; - for stdout"
     )
     parser.add_argument("--plot", dest="plot_path", metavar="PATH", help="a PNG latency histogram")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of the local cloud the bench starts (without --url)",
+    )
     parser.add_argument(
         "--measure-seconds",
         type=float,
@@ -46,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         json_path=args.json_path,
         plot_path=args.plot_path,
         measure_seconds=args.measure_seconds,
+        workers=args.workers,
     )
 
     try:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ class BenchOptions:
     plot_path: str | None = None
     measure_seconds: float = 5.0  # each of db_limit and reserve_path
     setup_concurrency: int = 8  # registrations are argon2-bound
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # of the started cloud
     progress: bool | None = None  # None: a live bar only when stderr is a terminal
 
     def validate(self) -> None:
@@ -82,13 +83,21 @@ def _say(line: str) -> None:
 
 
 @contextlib.contextmanager
-def _in_process_cloud(log: Callable[[str], None]) -> Iterator[tuple[str, DataServiceUrls]]:
+def _in_process_cloud(
+    log: Callable[[str], None], workers: int
+) -> Iterator[tuple[str, DataServiceUrls]]:
     """A local cloud on a fresh temp data dir, stopped and removed whatever happens."""
     from localcloud.cloud import CloudOptions, LocalCloud
 
     data_dir = Path(tempfile.mkdtemp(prefix="vendyz-bench-"))
     cloud = LocalCloud(
-        CloudOptions(port=0, data_dir=data_dir, static_dir=None, schedule_seconds=5),
+        CloudOptions(
+            port=0,
+            data_dir=data_dir,
+            static_dir=None,
+            schedule_seconds=5,
+            workers=workers,
+        ),
         log=log,
     )
     try:
@@ -291,7 +300,7 @@ def run_bench(options: BenchOptions, *, log: Callable[[str], None] | None = None
             in_process = False
         else:
             _say("starting an in-process local cloud on a temp data dir")
-            base_url, urls = stack.enter_context(_in_process_cloud(cloud_log))
+            base_url, urls = stack.enter_context(_in_process_cloud(cloud_log, options.workers))
             database_url = urls.database_url
             in_process = True
         result, load = _run_phases(options, base_url, database_url, urls, in_process)

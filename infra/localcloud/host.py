@@ -1,0 +1,128 @@
+"""Hosting the functions: every function of the template plus the gateway, in one process.
+
+The local cloud runs one host in its own process (tests use this: they can reach into the
+functions) or one host per worker process sharing the listening socket (`vendyz up`,
+`vendyz bench`), so the functions are not held to one core by the GIL, as Lambda instances
+are not. A worker is one more set of warm instances of every function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import uvicorn
+
+from localcloud.gateway import Gateway
+from localcloud.runtime import FunctionRuntime
+from localcloud.template import AppTemplate, load_template
+
+_PR_SET_PDEATHSIG = 1
+
+
+class FunctionHost:
+    def __init__(self, template: AppTemplate, static_dir: Path | None, *, hosts: int = 1) -> None:
+        """`hosts`: how many hosts share the functions; each gets its share of a function's
+        concurrency, so the total of warm instances stays what the template reserves."""
+        self.runtimes = {
+            name: FunctionRuntime(replace(spec, concurrency=-(-spec.concurrency // hosts)))
+            for name, spec in template.functions.items()
+        }
+        gateway = Gateway(template, self.runtimes, static_dir)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                gateway,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                http="httptools",
+                loop="uvloop",
+                timeout_keep_alive=30,
+                backlog=2048,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    def serve(self, sock: socket.socket) -> None:
+        """Serve on `sock` from a background thread; returns once requests are accepted."""
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve(sockets=[sock])),
+            name="localcloud-gateway",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for runtime in self.runtimes.values():
+            runtime.shutdown()
+
+
+def _die_with_parent() -> None:
+    """SIGTERM when the parent dies, even by SIGKILL: a worker is never left behind."""
+    parent = os.getppid()
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT: each worker binds its own to the one port and the
+    kernel spreads new connections across them (a shared accept queue would let one busy
+    worker take most keep-alive connections)."""
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so, and without it
+    # a response written as headers then body waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def run_worker(
+    template_path: Path,
+    parameters: Mapping[str, str],
+    environment: Mapping[str, str],
+    static_dir: Path | None,
+    address: tuple[str, int],
+    workers: int,
+    ready: Connection,
+) -> None:
+    """A worker process: host every function on its own socket of the port until SIGTERM."""
+    _die_with_parent()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Handlers read their settings from the process environment at import, as in Lambda.
+    os.environ.update(environment)
+    try:
+        host = FunctionHost(load_template(template_path, parameters), static_dir, hosts=workers)
+        sock = port_socket(*address)
+        sock.listen(2048)
+        host.serve(sock)
+    except BaseException as exc:
+        ready.send(f"failed: {exc!r}")
+        raise
+    ready.send("ready")
+    stop.wait()
+    host.stop()
