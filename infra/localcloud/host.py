@@ -44,6 +44,7 @@ class FunctionHost:
                 gateway,
                 log_level="warning",
                 access_log=False,
+                proxy_headers=False,  # the gateway is the edge; nothing in front to trust
                 lifespan="off",
                 http="httptools",
                 loop="uvloop",

@@ -52,12 +52,14 @@ REASON_MESSAGES = {
     "LIMIT_REACHED": "Limit reached: this product's per-customer limit is used up",
 }
 
-# Marks the Idempotency-Key's first use (KEYS[2], if given) and charges the user's token
-# bucket (KEYS[1]) only for new work: replaying a key costs no token. Runs on Redis' clock so
-# every instance agrees. Returns {allowed, wait_ms, first_use}.
-_BUCKET_SCRIPT = """
-if KEYS[2] and not redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[3]) then
-  return {1, 0, 0}
+# The whole Redis gate in one round trip. KEYS: the user's token bucket, the sold-out marker,
+# and (optional) the Idempotency-Key's first-use mark. A replayed key costs no token. Runs on
+# Redis' clock so every instance agrees. Returns {allowed, wait_ms, first_use, sold_out}.
+# (One script over several keys: a non-cluster Redis, as the template deploys.)
+_GATE_SCRIPT = """
+local sold_out = redis.call('EXISTS', KEYS[2])
+if KEYS[3] and not redis.call('SET', KEYS[3], 1, 'NX', 'EX', ARGV[3]) then
+  return {1, 0, 0, sold_out}
 end
 local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -74,7 +76,7 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
-return {allowed, wait, 1}
+return {allowed, wait, 1, sold_out}
 """
 
 
@@ -151,7 +153,7 @@ class OrdersService:
         self._lease_seconds = lease_seconds
         self._rate_limit = rate_limit
         self._outbox = Outbox("orders", pool, publisher)
-        self._bucket = cache.register_script(_BUCKET_SCRIPT)
+        self._gate_script = cache.register_script(_GATE_SCRIPT)
 
     # -- placing an order ---------------------------------------------------------------------
     def place_order(
@@ -188,17 +190,16 @@ class OrdersService:
         """One Redis round trip: throttle, sold-out marker, first use of the key.
 
         Returns None to answer "sold out" at once; otherwise whether the key is new."""
-        pipe = self._cache.pipeline(transaction=False)
-        keys = [f"bucket:orders:{user_id}"] + ([f"idem:{user_id}:{key}"] if key else [])
+        keys = [f"bucket:orders:{user_id}", sold_out_key(product_id)]
+        if key is not None:
+            keys.append(f"idem:{user_id}:{key}")
         args = [self._rate_limit.burst, self._rate_limit.per_second, IDEMPOTENCY_KEY_TTL_SECONDS]
-        self._bucket(keys=keys, args=args, client=pipe)
-        pipe.get(sold_out_key(product_id))
-        (allowed, wait_ms, first), sold_out_marker = pipe.execute()
+        allowed, wait_ms, first, marked = self._gate_script(keys=keys, args=args)
         if not allowed:
             raise TooManyRequests(
                 "Too many orders: slow down", retry_after=-(-int(wait_ms) // 1000)
             )
-        sold_out = sold_out_marker is not None
+        sold_out = bool(marked)
         first_use = bool(first)
         # A sold-out product with a key seen before goes on to PostgreSQL: that key may hold a
         # finished order whose stored answer must be replayed.
