@@ -24,7 +24,7 @@ from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, login
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     data_dir: Path = tmp_path_factory.mktemp("vendyz")
     cloud = LocalCloud(
-        CloudOptions(port=0, data_dir=data_dir, static_dir=None, schedule_seconds=1.0),
+        CloudOptions(port=0, data_dir=data_dir, static_dir=None, schedule_seconds=2.0),
         log=lambda _: None,
     )
     cloud.start()
