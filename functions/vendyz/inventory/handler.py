@@ -4,32 +4,20 @@ from __future__ import annotations
 
 from functools import partial
 
-from vendyz.core.cache import create_redis
 from vendyz.core.contracts.inventory_pb2 import ReserveStockRequest, ReserveStockResponse
-from vendyz.core.db import create_pool
 from vendyz.core.entry import lambda_entry
-from vendyz.core.events import EventPublisher
-from vendyz.core.health import beat
-from vendyz.core.observability import observability
+from vendyz.core.instance import open_instance
 from vendyz.core.rpc import rpc_handler
-from vendyz.core.settings import get_settings
 from vendyz.inventory.api import create_inventory_app, reserve_stock_rpc
 from vendyz.inventory.service import InventoryService
 
 SERVICE = "inventory"
 
-settings = get_settings()
-obs = observability(SERVICE)
-cache = create_redis(settings.redis_url)
-publisher = EventPublisher(settings.nats_url)
-service = InventoryService(
-    create_pool(settings.database_url, max_size=settings.db_pool_max_size, name=SERVICE),
-    cache,
-    publisher,
-)
+instance = open_instance(SERVICE)
+service = InventoryService(instance.pool, instance.cache, instance.publisher)
 
 handler = lambda_entry(
-    obs,
+    instance.obs,
     app=create_inventory_app(service),
     rpc={
         "ReserveStock": rpc_handler(
@@ -37,7 +25,7 @@ handler = lambda_entry(
         )
     },
     tasks={
-        "heartbeat": partial(beat, SERVICE, cache, publisher),
+        "heartbeat": instance.heartbeat,
         "reconcile": lambda: {"relayed": service.relay_outbox()},
     },
 )

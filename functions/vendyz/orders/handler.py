@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from vendyz.core.cache import create_redis
 from vendyz.core.contracts.inventory_pb2 import ReserveStockRequest, ReserveStockResponse
-from vendyz.core.db import create_pool
 from vendyz.core.entry import lambda_entry
-from vendyz.core.events import EventPublisher
-from vendyz.core.health import beat
-from vendyz.core.observability import observability
+from vendyz.core.instance import open_instance
 from vendyz.core.rpc import LambdaRpc
-from vendyz.core.settings import get_settings
 from vendyz.orders.api import create_orders_app
 from vendyz.orders.service import OrdersService
 
 SERVICE = "orders"
 
-settings = get_settings()
-obs = observability(SERVICE)
-cache = create_redis(settings.redis_url)
-publisher = EventPublisher(settings.nats_url)
+instance = open_instance(SERVICE)
+settings = instance.settings
 inventory = LambdaRpc(
     settings.inventory_function_name,
     endpoint_url=settings.lambda_endpoint_url or None,
@@ -35,19 +26,19 @@ def reserve_stock(request: ReserveStockRequest) -> ReserveStockResponse:
 
 
 service = OrdersService(
-    create_pool(settings.database_url, max_size=settings.db_pool_max_size, name=SERVICE),
-    cache,
-    publisher,
+    instance.pool,
+    instance.cache,
+    instance.publisher,
     reserve_stock,
     # The lease outlives one ReserveStock attempt, so nobody takes over a live request.
     lease_seconds=settings.rpc_timeout_seconds + 2,
 )
 
 handler = lambda_entry(
-    obs,
+    instance.obs,
     app=create_orders_app(service),
     tasks={
-        "heartbeat": partial(beat, SERVICE, cache, publisher),
+        "heartbeat": instance.heartbeat,
         "reconcile": service.reconcile,
     },
 )
