@@ -136,6 +136,18 @@ def _reply_for(row: Row, *, replayed: bool = False) -> OrderReply:
     )
 
 
+_SOLD_OUT = OrderReply(
+    409,
+    REASON_MESSAGES["OUT_OF_STOCK"],
+    {
+        "orderId": None,
+        "status": "FAILED",
+        "message": REASON_MESSAGES["OUT_OF_STOCK"],
+        "reason": "OUT_OF_STOCK",
+    },
+)
+
+
 class OrdersService:
     def __init__(
         self,
@@ -161,7 +173,7 @@ class OrdersService:
     ) -> OrderReply:
         first_use_of_key = self._gate(user_id, idempotency_key, product_id)
         if first_use_of_key is None:
-            return self._sold_out_reply(product_id)
+            return _SOLD_OUT
         digest = request_hash(product_id, quantity)
         # Twice at most: the key's first order may vanish (unknown product) between the
         # conflicting claim and our look at it.
@@ -207,14 +219,6 @@ class OrdersService:
             return None
         return first_use
 
-    def _sold_out_reply(self, product_id: str) -> OrderReply:
-        message = REASON_MESSAGES["OUT_OF_STOCK"]
-        return OrderReply(
-            409,
-            message,
-            {"orderId": None, "status": "FAILED", "message": message, "reason": "OUT_OF_STOCK"},
-        )
-
     def _existing(self, user_id: str, key: str, digest: str) -> OrderReply | None:
         """The key is taken: replay its answer, wait for it, or take it over.
 
@@ -232,12 +236,12 @@ class OrdersService:
                     )
                 if row["status"] != "PENDING":
                     return _reply_for(row, replayed=True)
-                if row["lease_expired"] and store.take_over(
+                taken = row["lease_expired"] and store.take_over(
                     conn, row["order_id"], self._lease_seconds
-                ):
-                    return self._complete(
-                        row["order_id"], row["product_id"], row["quantity"], user_id
-                    )
+                )
+            # Outside the `with`: completing needs connections of its own.
+            if taken:
+                return self._complete(row["order_id"], row["product_id"], row["quantity"], user_id)
             if time.monotonic() >= deadline:
                 raise Conflict(
                     "Idempotency-Key: a request with this key is still in progress",
