@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,3 +97,22 @@ def test_a_rolled_back_change_leaves_no_event(pool: ConnectionPool[Connection]) 
             ([*written, forgotten.event_id],),
         ).fetchone()
     assert rows == {"n": 0}
+
+
+def test_a_published_event_is_marked_sent_soon_after(
+    local_cloud: LocalCloud, pool: ConnectionPool[Connection]
+) -> None:
+    assert local_cloud.urls is not None
+    outbox = Outbox("inventory", pool, EventPublisher(local_cloud.urls.nats_url))
+    # GIVEN a committed change
+    with UnitOfWork(pool) as uow:
+        event = outbox.add(uow.conn, "inventory.updated", {"productId": "mark-me"})
+        uow.commit()
+    # WHEN it is published
+    outbox.publish([event])
+    # THEN its row is marked sent within moments (in a batch, off the request path), so the
+    # relay will not publish it again
+    deadline = time.monotonic() + 5
+    while unsent(pool, event.event_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not unsent(pool, event.event_id)
