@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="worker processes of the local cloud the bench starts (without --url)",
     )
     parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="untimed orders first, for warm instances (default: min(2C, U); 0: none)",
+    )
+    parser.add_argument(
         "--measure-seconds",
         type=float,
         default=5.0,
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         plot_path=args.plot_path,
         measure_seconds=args.measure_seconds,
         workers=args.workers,
+        warmup=args.warmup,
     )
 
     try:

@@ -64,6 +64,14 @@ class BenchOptions:
     measure_seconds: float = 5.0  # each of db_limit and reserve_path
     setup_concurrency: int = 8  # registrations are argon2-bound
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # of the started cloud
+    # Untimed orders for a product of their own first, so the timed load meets warm instances
+    # (connections open) as a sale would; None: min(2 * concurrency, users), one per buyer.
+    warmup: int | None = None
+
+    @property
+    def warmup_orders(self) -> int:
+        return min(2 * self.concurrency, self.users) if self.warmup is None else self.warmup
+
     progress: bool | None = None  # None: a live bar only when stderr is a terminal
 
     def validate(self) -> None:
@@ -74,6 +82,8 @@ class BenchOptions:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
         if self.quantity > 100:
             raise ValueError("--quantity must be at most 100 (the API's limit)")
+        if self.warmup is not None and self.warmup < 0:
+            raise ValueError("--warmup must be 0 or more")
         if self.measure_seconds <= 0:
             raise ValueError("--measure-seconds must be positive")
 
@@ -129,6 +139,7 @@ def _external_urls() -> tuple[str | None, DataServiceUrls | None]:
 class _Setup:
     admin_token: str
     product_id: str
+    warmup_product_id: str
     buyers: list[Buyer]
 
 
@@ -137,12 +148,15 @@ async def _setup(api: BenchApi, options: BenchOptions, run_id: str, live: bool |
     password = os.environ.get("AUTH_SEED_PASSWORD") or DEFAULT_ADMIN_PASSWORD
     _, admin_token = await api.login(email, password)
     product_id = await api.create_product(admin_token, f"Bench drop {run_id}", options.stock)
+    warmup_product_id = await api.create_product(
+        admin_token, f"Bench warm-up {run_id}", options.warmup_orders * options.quantity
+    )
     progress = Progress("users", options.users, live=live, unit="user")
     try:
         buyers = await api.register_buyers(options.users, run_id, progress)
     finally:
         progress.close()
-    return _Setup(admin_token, product_id, buyers)
+    return _Setup(admin_token, product_id, warmup_product_id, buyers)
 
 
 async def _read_back(
@@ -182,10 +196,20 @@ def _run_phases(
         raise BenchSetupError(f"setup: {exc!r} (is the API up at {base_url}?)") from exc
     setup_seconds = time.perf_counter() - clock
 
+    tokens = [b.token for b in setup.buyers]
+    if options.warmup_orders:
+        place_orders(
+            base_url,
+            tokens,
+            setup.warmup_product_id,
+            buyers=options.warmup_orders,
+            concurrency=options.concurrency,
+            quantity=options.quantity,
+        )
     progress = Progress("orders", options.buyers, live=options.progress)
     load = place_orders(
         base_url,
-        [b.token for b in setup.buyers],
+        tokens,
         setup.product_id,
         buyers=options.buyers,
         concurrency=options.concurrency,
@@ -265,6 +289,7 @@ def _run_phases(
         "throughput_rps": round(throughput, 1),
         **report.latency_summary(load.statuses, load.latencies_ms),
         "load_seconds": round(load.wall_seconds, 3),
+        "warmup_requests": options.warmup_orders,
         "client_cpu_ms_per_request": round(load.client_cpu_seconds * 1000 / options.buyers, 4),
         "client_cpu_share": round(load.client_cpu_seconds / load.wall_seconds, 3),
         "status_counts": report.status_counts(load.statuses),
