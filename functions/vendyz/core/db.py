@@ -8,8 +8,6 @@ one network round trip.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
@@ -42,17 +40,12 @@ def create_pool(url: str, *, max_size: int, name: str) -> ConnectionPool[Connect
 
 
 class UnitOfWork:
-    """A transaction on a pooled connection; rolls back unless committed.
-
-    Callbacks registered with `after_commit` run once the commit succeeded (publishing the
-    outbox), never for a rolled-back change.
-    """
+    """A transaction on a pooled connection; rolls back unless committed."""
 
     def __init__(self, pool: ConnectionPool[Connection]) -> None:
         self._pool = pool
         self._conn: Connection | None = None
         self._transaction: Any = None
-        self._after_commit: list[Callable[[], None]] = []
         self._committed = False
 
     @property
@@ -66,9 +59,6 @@ class UnitOfWork:
         self._transaction = self._conn.transaction()
         self._transaction.__enter__()
         return self
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        self._after_commit.append(callback)
 
     def commit(self) -> None:
         self._committed = True
@@ -89,13 +79,3 @@ class UnitOfWork:
         finally:
             self._pool.putconn(self._conn)
             self._conn = None
-        if exc_type is None and self._committed:
-            for callback in self._after_commit:
-                callback()
-
-
-@contextmanager
-def connection(pool: ConnectionPool[Connection]) -> Iterator[Connection]:
-    """A pooled autocommit connection for reads and single-statement writes."""
-    with pool.connection() as conn:
-        yield conn

@@ -23,10 +23,6 @@ class AppError(Exception):
         self.headers = headers or {}
 
 
-class BadRequest(AppError):
-    status = 400
-
-
 class Unauthorized(AppError):
     status = 401
 
@@ -44,10 +40,6 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status = 409
-
-
-class PayloadTooLarge(AppError):
-    status = 413
 
 
 class Unprocessable(AppError):
