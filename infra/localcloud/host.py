@@ -45,6 +45,10 @@ class FunctionHost:
                 log_level="warning",
                 access_log=False,
                 proxy_headers=False,  # the gateway is the edge; nothing in front to trust
+                # Every reply is parsed by a client on this machine (botocore for each invoke):
+                # headers nobody reads cost parsing time on the order path.
+                server_header=False,
+                date_header=False,
                 lifespan="off",
                 http="httptools",
                 loop="uvloop",
