@@ -111,8 +111,9 @@ class LocalCloud:
             admin_email = self.env.get("AUTH_SEED_EMAIL", self.options.admin_email)
             admin_password = self.env.get("AUTH_SEED_PASSWORD", self.options.admin_password)
             seed(self.urls.database_url, admin_email, admin_password)
-            parameters, environment = self._function_settings(self.urls)
+            parameters = self._parameters(self.urls)
             self.template = load_template(self.options.template_path, parameters)
+            environment = self._environment(self.template)
             if self.options.workers > 1:
                 self._start_workers(parameters, environment, (self.options.host, port))
                 sock.close()  # each worker listens on a socket of its own
@@ -133,23 +134,26 @@ class LocalCloud:
         )
         return self.base_url
 
-    def _function_settings(self, urls: DataServiceUrls) -> tuple[dict[str, str], dict[str, str]]:
-        """The template parameters and the functions' environment, with local values."""
-        parameters = {
+    def _parameters(self, urls: DataServiceUrls) -> dict[str, str]:
+        """The template's parameters, with local values."""
+        return {
             "DatabaseUrl": urls.database_url,
             "RedisUrl": urls.redis_url,
             "NatsUrl": urls.nats_url,
             "LambdaEndpointUrl": self.base_url,
             "JwtSecretName": "",
         }
-        environment = _function_environment(load_template(self.options.template_path, parameters))
+
+    def _environment(self, template: AppTemplate) -> dict[str, str]:
+        """The functions' environment: the template's, with what differs locally."""
+        environment = _function_environment(template)
         for name, value in LOCAL_AWS_DEFAULTS.items():
             environment.setdefault(name, self.env.get(name, value))
         environment.update(LOCAL_OVERRIDES)
         for name in ("JWT_SECRET", "AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
             if self.env.get(name):
                 environment[name] = self.env[name]
-        return parameters, environment
+        return environment
 
     def _start_workers(
         self, parameters: dict[str, str], environment: dict[str, str], address: tuple[str, int]

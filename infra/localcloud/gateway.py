@@ -83,7 +83,6 @@ class Gateway:
                 self._templated.append(_compile(route))
             else:
                 self._exact[(route.method, route.path)] = route
-        self._paths = {route.path for route in template.routes}
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- ASGI ---------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from vendyz.core.db import Connection
 from vendyz.core.events import Event, EventPublisher, new_event
 
 RELAY_BATCH = 500
+# Rows younger than this are left alone: their publisher is still at work on them.
+RELAY_AFTER_SECONDS = 5.0
 MARK_BATCH_SECONDS = 0.05  # how long a batch of published ids gathers before its UPDATE
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ class Outbox:
         if events and self._publisher.publish(events):
             self._marker.add([e.event_id for e in events])
 
-    def relay(self, *, older_than_seconds: float) -> int:
+    def relay(self, *, older_than_seconds: float = RELAY_AFTER_SECONDS) -> int:
         """Publish rows left unsent for a while (crash, NATS outage); returns how many."""
         with self._pool.connection() as conn, conn.transaction():
             rows = conn.execute(self._unsent, (older_than_seconds, RELAY_BATCH)).fetchall()

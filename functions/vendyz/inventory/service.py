@@ -45,6 +45,10 @@ class Reservation:
     replayed: bool
 
 
+def _product_key(product_id: str) -> str:
+    return f"product:{product_id}"
+
+
 def _public(row: Row) -> dict[str, Any]:
     """A product as the API shows it, JSON-ready (also the cached form)."""
     return {
@@ -87,7 +91,7 @@ class InventoryService:
         return items, total
 
     def get_product(self, product_id: str) -> dict[str, Any]:
-        cached = self._cache.get(f"product:{product_id}")
+        cached = self._cache.get(_product_key(product_id))
         if cached is not None:
             product: dict[str, Any] = json.loads(cached)
             return product
@@ -96,7 +100,7 @@ class InventoryService:
         if row is None:
             raise NotFound(f"product_id: no product {product_id!r}")
         product = _public(row)
-        self._cache.set(f"product:{product_id}", json.dumps(product), ex=PRODUCT_CACHE_SECONDS)
+        self._cache.set(_product_key(product_id), json.dumps(product), ex=PRODUCT_CACHE_SECONDS)
         return product
 
     # -- changes ------------------------------------------------------------------------------
@@ -164,7 +168,7 @@ class InventoryService:
         """After commit: publish the events, refresh the cache, keep the sold-out marker."""
         self._outbox.publish(events)
         pipe = self._cache.pipeline(transaction=False)
-        pipe.delete(f"product:{product_id}")
+        pipe.delete(_product_key(product_id))
         pipe.incr(_LIST_VERSION_KEY)
         if stock == 0:
             pipe.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
@@ -173,5 +177,5 @@ class InventoryService:
         pipe.execute()
 
     # -- scheduled ----------------------------------------------------------------------------
-    def relay_outbox(self, *, older_than_seconds: float = 5.0) -> int:
-        return self._outbox.relay(older_than_seconds=older_than_seconds)
+    def relay_outbox(self) -> int:
+        return self._outbox.relay()

@@ -339,5 +339,5 @@ class OrdersService:
                 finished += 1
             except (ServiceUnavailable, NotFound):
                 continue  # still unreachable (tried again next run) or removed
-        relayed = self._outbox.relay(older_than_seconds=5.0)
+        relayed = self._outbox.relay()
         return {"finished": finished, "relayed": relayed}

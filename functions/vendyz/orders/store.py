@@ -15,6 +15,8 @@ _COLUMNS = (
     "order_id::text, user_id::text, idempotency_key, request_hash, product_id, product_name,"
     " quantity, status, reason, lease_until < now() AS lease_expired, created_at"
 )
+# A finished order has no lease left to expire.
+_FINISHED_COLUMNS = _COLUMNS.replace("lease_until < now()", "false")
 
 
 def claim(
@@ -91,7 +93,7 @@ def finish(
     update = (
         "UPDATE orders.orders SET status = %s, reason = %s, product_name = %s, updated_at = now()"
         " WHERE order_id = %s AND status = 'PENDING'"
-        f" RETURNING {_COLUMNS.replace('lease_until < now()', 'false')}"
+        f" RETURNING {_FINISHED_COLUMNS}"
     )
     params = (status, reason, product_name, order_id)
     if event is None:
