@@ -32,6 +32,7 @@ class FakeLambda:
 
     methods: dict[str, RpcMethod]
     delay_seconds: float = 0.0
+    close_after_reply: bool = False  # as an endpoint closing idle keep-alive connections
     seen: list[dict[str, Any]] = field(default_factory=list)
     seen_headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -70,6 +71,7 @@ def _handler_class(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
                     self.send_header("X-Amz-Function-Error", function_error)
                 self.end_headers()
                 self.wfile.write(data)
+                self.close_connection = fake.close_after_reply
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout test)
 
@@ -172,7 +174,7 @@ def test_slow_function_raises_rpc_unavailable(fake_lambda: tuple[FakeLambda, str
         rpc.call("ReserveStock", _request(), ReserveStockResponse)
     # THEN it gives up after about the timeout, without retrying
     assert time.monotonic() - started < 1.2
-    assert "ReadTimeout" in caught.value.detail
+    assert "no reply within 0.3 s" in caught.value.detail
     assert len(fake.seen) == 1
 
 
@@ -194,9 +196,10 @@ def test_unknown_function_raises_rpc_unavailable(fake_lambda: tuple[FakeLambda, 
     # GIVEN a function name the endpoint does not know (a Lambda API error, 404)
     _, url = fake_lambda
     rpc = LambdaRpc("NoSuchFunction", endpoint_url=url, timeout_seconds=2.0)
-    # WHEN we call it  THEN it is RpcUnavailable too, not a botocore error
-    with pytest.raises(RpcUnavailable):
+    # WHEN we call it  THEN it is RpcUnavailable too, naming the status
+    with pytest.raises(RpcUnavailable) as caught:
         rpc.call("ReserveStock", _request(), ReserveStockResponse)
+    assert caught.value.detail.startswith("status 404")
 
 
 def test_refused_connection_raises_rpc_unavailable() -> None:
@@ -211,4 +214,45 @@ def test_refused_connection_raises_rpc_unavailable() -> None:
         rpc.call("ReserveStock", _request(), ReserveStockResponse)
     # THEN it fails fast with RpcUnavailable
     assert time.monotonic() - started < 1.5
-    assert "EndpointConnectionError" in caught.value.detail
+    assert "ConnectionRefusedError" in caught.value.detail
+
+
+def test_a_connection_closed_while_idle_is_replaced_without_a_second_invoke(
+    fake_lambda: tuple[FakeLambda, str],
+) -> None:
+    # GIVEN an endpoint that closes each connection after its reply (as on an idle timeout)
+    fake, url = fake_lambda
+    fake.close_after_reply = True
+    rpc = LambdaRpc(FUNCTION, endpoint_url=url, timeout_seconds=2.0)
+    # WHEN we call it three times
+    replies = [rpc.call("ReserveStock", _request(), ReserveStockResponse) for _ in range(3)]
+    # THEN every call gets its reply and the function ran once per call
+    assert [r.remaining_stock for r in replies] == [8, 8, 8]
+    assert len(fake.seen) == 3
+
+
+def test_signed_calls_carry_sigv4_for_lambda_in_the_region(
+    fake_lambda: tuple[FakeLambda, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the execution role's keys in the environment, as Lambda provides them
+    fake, url = fake_lambda
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token")
+    rpc = LambdaRpc(FUNCTION, endpoint_url=url, timeout_seconds=2.0, region="eu-west-1")
+    # WHEN we call it
+    rpc.call("ReserveStock", _request(), ReserveStockResponse)
+    # THEN the request is signed for lambda in eu-west-1 with those keys
+    headers = {k.lower(): v for k, v in fake.seen_headers[0].items()}
+    assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/lambda/aws4_request" in headers["authorization"]
+    assert headers["x-amz-security-token"] == "session-token"
+
+
+def test_unsigned_calls_carry_no_authorization(fake_lambda: tuple[FakeLambda, str]) -> None:
+    # GIVEN a client for the local cloud, which ignores signatures
+    fake, url = fake_lambda
+    rpc = LambdaRpc(FUNCTION, endpoint_url=url, timeout_seconds=2.0, sign=False)
+    # WHEN we call it  THEN nothing is signed
+    rpc.call("ReserveStock", _request(), ReserveStockResponse)
+    assert "authorization" not in {k.lower() for k in fake.seen_headers[0]}

@@ -15,17 +15,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import botocore.session
-from botocore import UNSIGNED
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-if TYPE_CHECKING:
-    from mypy_boto3_lambda import LambdaClient
+from vendyz.core.lambda_invoke import InvokeFailed, LambdaInvokeClient
+from vendyz.core.sigv4 import Credentials
 
 __all__ = ["DEFAULT_REGION", "LambdaRpc", "RpcUnavailable", "rpc_handler"]
 
@@ -34,7 +30,7 @@ Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
 DEFAULT_REGION = "us-east-1"
-_USER_AGENT = f"vendyz-rpc/1 Botocore/{botocore.__version__}"
+_USER_AGENT = "vendyz-rpc/2"
 _MAX_DETAIL = 300
 
 
@@ -57,26 +53,9 @@ def _region(region: str | None) -> str:
     )
 
 
-def _session(*, local: bool) -> botocore.session.Session:
-    """A botocore session (boto3 adds nothing here but ~80 ms of cold start: it imports
-    s3transfer). Locally its credential chain skips the container and EC2 metadata lookups,
-    which can stall a laptop for seconds, and falls back to dummy credentials."""
-    session = botocore.session.get_session()
-    if local:
-        resolver = session.get_component("credential_provider")
-        for provider in ("container-role", "iam-role"):
-            if resolver.get_provider(provider) is not None:
-                resolver.remove(provider)
-        if session.get_credentials() is None:
-            # The local cloud ignores credentials; LocalStack accepts any.
-            session.set_credentials("local", "local")
-    return session
-
-
 class LambdaRpc:
     """Calls one Lambda function's RPC methods. Build one per function per Lambda instance
-    (at import); it holds one botocore client, which is thread-safe and keeps its connections
-    alive in a pool of 64."""
+    (at import); it is thread-safe, with one keep-alive connection per thread."""
 
     def __init__(
         self,
@@ -90,33 +69,20 @@ class LambdaRpc:
         """`endpoint_url`: None (or empty) for AWS, else the local cloud's or LocalStack's
         URL. `timeout_seconds` bounds the connect and, separately, each read of the reply.
         `region`: default AWS_REGION, AWS_DEFAULT_REGION, then us-east-1. `sign=False` skips
-        SigV4 (~250 µs a call) for an endpoint that ignores it: the local cloud, not
-        LocalStack, which reads the region from the signature."""
+        SigV4 for an endpoint that ignores it: the local cloud, not LocalStack, which reads
+        the region from the signature. Signing uses the keys Lambda puts in the environment
+        (dummies for an emulator's endpoint when there are none)."""
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
         self.function_name = function_name
         self.timeout_seconds = timeout_seconds
-        config = Config(
-            connect_timeout=timeout_seconds,
-            read_timeout=timeout_seconds,
-            # One attempt: the caller owns retries (503 now, the reconciler later).
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            tcp_keepalive=True,
-            max_pool_connections=64,
-            # The request is built here, always valid; skip botocore's per-call validation.
-            parameter_validation=False,
-            # A fixed User-Agent: botocore otherwise rebuilds it from ~30 parts on every call
-            # (measured: ~150 of ~800 µs of CPU per call).
+        self._client = LambdaInvokeClient(
+            endpoint_url or None,
+            region=_region(region),
+            timeout_seconds=timeout_seconds,
+            credentials=Credentials.from_environment(local=bool(endpoint_url)) if sign else None,
             user_agent=_USER_AGENT,
-            signature_version="v4" if sign else UNSIGNED,
         )
-        client = _session(local=bool(endpoint_url)).create_client(
-            "lambda",
-            region_name=_region(region),
-            endpoint_url=endpoint_url or None,
-            config=config,
-        )
-        self._client = cast("LambdaClient", client)
 
     def call(self, method: str, request: Message, response_type: type[M]) -> M:
         """Invoke `method` with `request` and return the reply as a `response_type`.
@@ -126,28 +92,24 @@ class LambdaRpc:
             separators=(",", ":"),
         ).encode()
         try:
-            reply = self._client.invoke(
-                FunctionName=self.function_name,
-                InvocationType="RequestResponse",
-                Payload=payload,
+            reply = self._client.invoke(self.function_name, payload)
+        except InvokeFailed as exc:
+            raise RpcUnavailable(self.function_name, method, str(exc)[:_MAX_DETAIL]) from exc
+        if reply.status != 200:
+            # A Lambda API error: unknown function, throttling, the service's own failure.
+            raise RpcUnavailable(
+                self.function_name, method, _api_error(reply.status, reply.headers, reply.body)
             )
-            body = reply["Payload"].read()
-        except (BotoCoreError, ClientError) as exc:
-            # Timeouts (ReadTimeoutError, ConnectTimeoutError), refused connections
-            # (EndpointConnectionError), throttling and other Lambda API errors.
-            raise RpcUnavailable(self.function_name, method, _describe(exc)) from exc
-        status = reply.get("StatusCode")
-        if reply.get("FunctionError"):
+        if "x-amz-function-error" in reply.headers:
             raise RpcUnavailable(
                 self.function_name,
                 method,
-                f"function error {reply['FunctionError']}: {_error_detail(body)}",
+                f"function error {reply.headers['x-amz-function-error']}: "
+                f"{_error_detail(reply.body)}",
             )
-        if status != 200:
-            raise RpcUnavailable(self.function_name, method, f"status {status}")
         response = response_type()
         try:
-            parsed = json.loads(body)
+            parsed = json.loads(reply.body)
             if not isinstance(parsed, dict):
                 raise ValueError(f"JSON {type(parsed).__name__}, not an object")
             json_format.ParseDict(parsed, response, ignore_unknown_fields=True)
@@ -182,11 +144,14 @@ def rpc_handler(
     return handle
 
 
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}"[:_MAX_DETAIL]
-    return f"{type(exc).__name__}: {exc}"[:_MAX_DETAIL]
+def _api_error(status: int, headers: dict[str, str], body: bytes) -> str:
+    error_type = headers.get("x-amzn-errortype", "").split(":")[0] or "error"
+    try:
+        error = json.loads(body)
+        message = error.get("Message") or error.get("message") or ""
+    except (ValueError, AttributeError):
+        message = body[:_MAX_DETAIL].decode(errors="replace")
+    return f"status {status} {error_type}: {message}"[:_MAX_DETAIL]
 
 
 def _error_detail(body: bytes) -> str:

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = Field(default=SecretStr(LOCAL_JWT_SECRET), alias="JWT_SECRET")
     jwt_secret_name: str = Field(default="", alias="JWT_SECRET_NAME")
     jwt_ttl_seconds: int = Field(default=3600, alias="JWT_TTL_SECONDS", gt=0)
-    # Where boto3's Lambda client sends Invoke calls; empty means the real AWS endpoint.
+    # Where RPC Invoke calls go; empty means the real AWS endpoint.
     lambda_endpoint_url: str = Field(default="", alias="LAMBDA_ENDPOINT_URL")
     inventory_function_name: str = Field(
         default="InventoryFunction", alias="INVENTORY_FUNCTION_NAME"
