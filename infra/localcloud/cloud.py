@@ -138,6 +138,8 @@ class LocalCloud:
         """The template's parameters, with local values."""
         return {
             "DatabaseUrl": urls.database_url,
+            # A direct connection to our own PostgreSQL, no RDS Proxy in between.
+            "DatabasePreparedStatements": "true",
             "RedisUrl": urls.redis_url,
             "NatsUrl": urls.nats_url,
             "LambdaEndpointUrl": self.base_url,

@@ -37,7 +37,12 @@ authorizer = Authorizer(
     Tokens.from_settings(settings),
     create_redis(settings.redis_url),
     lazy_pool(
-        lambda: create_pool(settings.database_url, max_size=settings.db_pool_max_size, name=SERVICE)
+        lambda: create_pool(
+            settings.database_url,
+            max_size=settings.db_pool_max_size,
+            name=SERVICE,
+            prepared_statements=settings.db_prepared_statements,
+        )
     ),
 )
 

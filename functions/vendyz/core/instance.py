@@ -36,5 +36,10 @@ def open_instance(service: str) -> Instance:
         obs=observability(service),
         cache=create_redis(settings.redis_url),
         publisher=EventPublisher(settings.nats_url),
-        pool=create_pool(settings.database_url, max_size=settings.db_pool_max_size, name=service),
+        pool=create_pool(
+            settings.database_url,
+            max_size=settings.db_pool_max_size,
+            name=service,
+            prepared_statements=settings.db_prepared_statements,
+        ),
     )

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     database_url: str = Field(alias="DATABASE_URL")
     redis_url: str = Field(alias="REDIS_URL")
     nats_url: str = Field(alias="NATS_URL")
+    # Server-side prepared statements: on for a direct connection, off behind RDS Proxy.
+    db_prepared_statements: bool = Field(default=False, alias="DB_PREPARED_STATEMENTS")
     # Either the secret itself (local) or the name of a Secrets Manager secret holding it.
     jwt_secret: SecretStr = Field(default=SecretStr(LOCAL_JWT_SECRET), alias="JWT_SECRET")
     jwt_secret_name: str = Field(default="", alias="JWT_SECRET_NAME")

@@ -212,7 +212,8 @@ def pgbench_tps(database_url: str, product_id: str, clients: int, seconds: int) 
         argv = [
             str(binary),
             *("-n", "-c", str(clients), "-j", str(min(2, clients)), "-T", str(seconds)),
-            *("-f", str(script), "-M", "simple"),
+            # Prepared, as the local cloud's functions run their statements.
+            *("-f", str(script), "-M", "prepared"),
             *connection,
         ]
         result = subprocess.run(
@@ -234,7 +235,7 @@ def pgbench_tps(database_url: str, product_id: str, clients: int, seconds: int) 
     calls = re.search(r"number of transactions actually processed: (\d+)", result.stdout)
     return Measurement(
         float(tps.group(1)),
-        f"pgbench -c {clients} -j {min(2, clients)} -T {seconds} -M simple",
+        f"pgbench -c {clients} -j {min(2, clients)} -T {seconds} -M prepared",
         int(calls.group(1)) if calls else 0,
         float(seconds),
         notes,
@@ -296,7 +297,9 @@ def reserve_path(urls: DataServiceUrls, clients: int, seconds: float) -> tuple[M
     )
 
     product_id = create_bench_product(urls.database_url, "path")
-    pool = create_pool(urls.database_url, max_size=clients, name="bench-reserve-path")
+    pool = create_pool(
+        urls.database_url, max_size=clients, name="bench-reserve-path", prepared_statements=True
+    )
     cache = create_redis(urls.redis_url, max_connections=clients)
     publisher = EventPublisher(urls.nats_url)
     service = InventoryService(pool, cache, publisher)
