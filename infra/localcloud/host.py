@@ -8,7 +8,6 @@ are not. A worker is one more set of warm instances of every function.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import os
 import signal
@@ -22,6 +21,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import uvicorn
+import uvloop
 
 from localcloud.gateway import Gateway
 from localcloud.runtime import FunctionRuntime
@@ -51,7 +51,6 @@ class FunctionHost:
                 date_header=False,
                 lifespan="off",
                 http="httptools",
-                loop="uvloop",
                 timeout_keep_alive=30,
                 backlog=2048,
             )
@@ -61,8 +60,10 @@ class FunctionHost:
     def serve(self, sock: socket.socket) -> None:
         """Serve on `sock` from a background thread; returns once requests are accepted."""
         server = self._server
+        # uvloop.run, not asyncio.run: Config(loop="uvloop") only takes effect in Server.run(),
+        # and on the default loop the gateway spent ~0.8 ms of CPU per order (uvloop: ~0.6).
         self._thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])),
+            target=lambda: uvloop.run(server.serve(sockets=[sock])),
             name="localcloud-gateway",
             daemon=True,
         )
