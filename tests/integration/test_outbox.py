@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from localcloud.cloud import LocalCloud
 from vendyz.core.db import Connection, UnitOfWork, create_pool
-from vendyz.core.events import EventPublisher
+from vendyz.core.events import EventPublisher, Receipt, new_event
 from vendyz.core.outbox import Outbox
 
 
@@ -116,3 +116,54 @@ def test_a_published_event_is_marked_sent_soon_after(
     while unsent(pool, event.event_id) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not unsent(pool, event.event_id)
+
+
+def test_publishing_does_not_wait_and_confirm_reports_what_nats_holds(
+    local_cloud: LocalCloud,
+) -> None:
+    assert local_cloud.urls is not None
+    nats_url = local_cloud.urls.nats_url
+    publisher = EventPublisher(nats_url)
+    received: list[str] = []
+
+    async def publish_and_watch() -> tuple[list[Receipt], list[Receipt]]:
+        client = await nats.connect(nats_url)
+
+        async def record(msg: Any) -> None:
+            received.append(json.loads(msg.data)["eventId"])
+
+        await client.subscribe("inventory.updated", cb=record)
+        await client.flush()
+        # GIVEN two events written to NATS without waiting for it
+        first = publisher.publish([new_event("inventory.updated", {"productId": "a"})])
+        second = publisher.publish([new_event("inventory.updated", {"productId": "b"})])
+        assert first is not None
+        assert second is not None
+        # WHEN their receipts are confirmed
+        confirmed = await asyncio.to_thread(publisher.confirm, [first, second])
+        await asyncio.sleep(0.3)
+        await client.drain()
+        return [first, second], confirmed
+
+    receipts, confirmed = asyncio.run(publish_and_watch())
+    publisher.close()
+    # THEN both are confirmed and a subscriber got both
+    assert confirmed == receipts
+    assert sorted(received) == sorted(i for r in receipts for i in r.event_ids)
+
+
+def test_events_on_a_broken_connection_are_not_confirmed(local_cloud: LocalCloud) -> None:
+    assert local_cloud.urls is not None
+    publisher = EventPublisher(local_cloud.urls.nats_url)
+    # GIVEN an event written on a connection that then breaks before the server's answer
+    lost = publisher.publish([new_event("inventory.updated", {"productId": "lost"})])
+    assert lost is not None
+    lost.connection.close()
+    # WHEN it is confirmed  THEN it is not (its outbox row stays for the relay)
+    assert publisher.confirm([lost]) == []
+    # AND the next publish opens a fresh connection and is confirmed
+    fresh = publisher.publish([new_event("inventory.updated", {"productId": "fresh"})])
+    assert fresh is not None
+    assert fresh.connection is not lost.connection
+    assert publisher.confirm([fresh]) == [fresh]
+    publisher.close()

@@ -1,26 +1,35 @@
 """Publishing events to NATS from synchronous Lambda code.
 
-A handler publishes its events after commit and waits for the server to have them before it
-returns (PUB ... then PING, answered by PONG once the server processed everything before it).
-That is a few lines of the NATS text protocol on a plain socket, so each instance thread keeps
-its own connection: no asyncio client, no background loop, no hand-off between threads on the
-order path. Subscribers (tests, the bridge) use nats-py.
+A handler publishes its events after commit without waiting for the server: it writes them,
+followed by a PING, and gets a receipt back. The server answers each PING with a PONG once it
+has processed everything sent before it, so `confirm(receipts)`, run off the request path by
+the outbox, learns which events NATS holds before they are marked sent; what it cannot
+confirm stays unsent for the relay. That is a few lines of the NATS text protocol on a plain
+socket, one connection per process: writes are serialised by a lock, and only confirmers
+read. Subscribers (tests, the bridge) use nats-py.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
+
+# A connection unused for this long is replaced rather than written to: the server drops a
+# client that left its keep-alive PINGs unanswered for two minutes, and a write to a dropped
+# connection can still "succeed" locally.
+MAX_IDLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -70,63 +79,129 @@ class _Connection:
         elif parts.username:
             options["auth_token"] = unquote(parts.username)
         self._sock.sendall(b"CONNECT " + json.dumps(options).encode() + b"\r\n")
+        self.pings_sent = 0  # written under the publisher's lock
+        self.last_used = time.monotonic()
+        self._pongs_seen = 0
+        self._read_lock = threading.Lock()
 
-    def publish(self, events: Sequence[Event]) -> None:
-        """HPUB every event (with its id as Nats-Msg-Id, for JetStream de-duplication), then
-        PING and wait for the PONG that proves the server has them."""
-        frames = []
-        for event in events:
-            headers = f"NATS/1.0\r\nNats-Msg-Id: {event.event_id}\r\n\r\n".encode()
-            body = event.encode()
-            frames.append(
-                b"HPUB %s %d %d\r\n%s%s\r\n"
-                % (event.subject.encode(), len(headers), len(headers) + len(body), headers, body)
-            )
-        frames.append(b"PING\r\n")
-        self._sock.sendall(b"".join(frames))
-        while True:
-            line = self._reader.readline()
-            if line == b"PONG\r\n":
-                return
-            if line == b"PING\r\n":  # the server's keep-alive, due an answer
-                self._sock.sendall(b"PONG\r\n")
-            elif not line or line.startswith(b"-ERR"):
-                raise NatsError(line.decode(errors="replace").strip() or "connection closed")
-            # anything else (+OK, INFO updates) needs no answer
+    def send(self, frames: bytes) -> None:
+        self._sock.sendall(frames)
+        self.last_used = time.monotonic()
+
+    def await_pong(self, ping: int, write: Callable[[bytes], None]) -> None:
+        """Read until the server answered PING number `ping` (counted from 1 on this
+        connection). `write` sends under the publisher's lock (answers to the server's own
+        keep-alive PINGs)."""
+        with self._read_lock:
+            while self._pongs_seen < ping:
+                line = self._reader.readline()
+                if line == b"PONG\r\n":
+                    self._pongs_seen += 1
+                elif line == b"PING\r\n":  # the server's keep-alive, due an answer
+                    write(b"PONG\r\n")
+                elif not line or line.startswith(b"-ERR"):
+                    raise NatsError(line.decode(errors="replace").strip() or "connection closed")
+                # anything else (+OK, INFO updates) needs no answer
 
     def close(self) -> None:
         self._reader.close()
         self._sock.close()
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """Events written to a connection, followed by its PING number `ping`."""
+
+    connection: _Connection
+    ping: int
+    event_ids: tuple[str, ...]
+
+
+def _frames(events: Sequence[Event]) -> bytes:
+    """HPUB every event (its id as Nats-Msg-Id, for JetStream de-duplication), then PING."""
+    frames = []
+    for event in events:
+        headers = f"NATS/1.0\r\nNats-Msg-Id: {event.event_id}\r\n\r\n".encode()
+        body = event.encode()
+        frames.append(
+            b"HPUB %s %d %d\r\n%s%s\r\n"
+            % (event.subject.encode(), len(headers), len(headers) + len(body), headers, body)
+        )
+    frames.append(b"PING\r\n")
+    return b"".join(frames)
+
+
 class EventPublisher:
-    """Publishes to NATS; one connection per thread (a thread is one function instance)."""
+    """Publishes to NATS on one connection per process (see the module's docstring)."""
 
     def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
         self._url = url
         self._timeout = timeout_seconds
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connection: _Connection | None = None
 
-    def publish(self, events: Sequence[Event]) -> bool:
-        """Publish and wait until NATS has them; False (never an exception) when it could
-        not take them, so the caller leaves them in the outbox for the relay."""
-        if not events:
-            return True
+    def publish(self, events: Sequence[Event]) -> Receipt | None:
+        """Write the events without waiting for the server; None (never an exception) when
+        they could not be written, so the caller leaves them in the outbox for the relay."""
+        frames = _frames(events)
         # A kept connection may have been closed by the server while idle: one fresh try.
         for attempt in range(2):
-            connection: _Connection | None = getattr(self._local, "connection", None)
+            with self._lock:
+                connection = self._connection
+                if (
+                    connection is not None
+                    and time.monotonic() - connection.last_used > MAX_IDLE_SECONDS
+                ):
+                    self._drop(connection)
+                    connection = None
+                try:
+                    if connection is None:
+                        connection = _Connection(self._url, self._timeout)
+                        self._connection = connection
+                    connection.send(frames)
+                    connection.pings_sent += 1
+                    return Receipt(
+                        connection, connection.pings_sent, tuple(e.event_id for e in events)
+                    )
+                except OSError as error:
+                    self._drop(connection)
+                    if attempt == 1:
+                        log.warning("NATS did not take %d event(s): %s", len(events), error)
+        return None
+
+    def confirm(self, receipts: Sequence[Receipt]) -> list[Receipt]:
+        """The receipts whose events the server has; waits up to the timeout for each
+        connection's answer. Events of the others may be lost: they stay for the relay."""
+        last_ping: dict[_Connection, int] = {}
+        for receipt in receipts:
+            last_ping[receipt.connection] = max(last_ping.get(receipt.connection, 0), receipt.ping)
+        failed: set[_Connection] = set()
+        for connection, ping in last_ping.items():
             try:
-                if connection is None:
-                    connection = _Connection(self._url, self._timeout)
-                    self._local.connection = connection
-                connection.publish(events)
-            except OSError as error:
-                self._local.connection = None
-                if connection is not None:
-                    connection.close()
-                if attempt == 1:
-                    log.warning("NATS did not take %d event(s): %s", len(events), error)
-                    return False
-            else:
-                return True
-        return False
+                connection.await_pong(ping, functools.partial(self._write, connection))
+            except (OSError, ValueError) as error:  # ValueError: a closed connection
+                failed.add(connection)
+                with self._lock:
+                    self._drop(connection)
+                log.warning("NATS did not confirm published events: %s", error)
+        return [r for r in receipts if r.connection not in failed]
+
+    def publish_confirmed(self, events: Sequence[Event]) -> bool:
+        """Publish and wait for the server to have the events (off the request path)."""
+        receipt = self.publish(events)
+        return receipt is not None and bool(self.confirm([receipt]))
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop(self._connection)
+
+    def _write(self, connection: _Connection, frame: bytes) -> None:
+        with self._lock:
+            connection.send(frame)
+
+    def _drop(self, connection: _Connection | None) -> None:
+        """Forget and close `connection` if it is the current one (call with the lock)."""
+        if connection is not None:
+            if self._connection is connection:
+                self._connection = None
+            connection.close()

@@ -13,5 +13,5 @@ from vendyz.core.markers import heartbeat_key
 def beat(service: str, cache: redis.Redis, publisher: EventPublisher) -> dict[str, str]:
     event = new_event("health.ping", {"service": service})
     cache.set(heartbeat_key(service), str(time.time()))
-    publisher.publish([event])
+    publisher.publish_confirmed([event])
     return {"service": service, "lastSeen": event.payload["occurredAt"]}

@@ -270,21 +270,6 @@ def db_limit(database_url: str, clients: int, seconds: float) -> tuple[Measureme
 
 
 # -- reserve_path ------------------------------------------------------------------------------
-def _close_publisher(publisher: object) -> None:
-    """EventPublisher has no close(); end its NATS connection and loop so nothing reconnects
-    (and logs) after the servers stop."""
-    import asyncio
-
-    loop = getattr(publisher, "_loop", None)
-    client = getattr(publisher, "_client", None)
-    if not isinstance(loop, asyncio.AbstractEventLoop):
-        return
-    if client is not None:
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=2)
-    loop.call_soon_threadsafe(loop.stop)
-
-
 def reserve_path(urls: DataServiceUrls, clients: int, seconds: float) -> tuple[Measurement, str]:
     """InventoryService.reserve_stock from `clients` threads; returns it and the product id."""
     # `mypy infra/localcloud` alone cannot see the functions/ package (setuptools' editable
@@ -320,7 +305,7 @@ def reserve_path(urls: DataServiceUrls, clients: int, seconds: float) -> tuple[M
     finally:
         pool.close()
         cache.connection_pool.disconnect()
-        _close_publisher(publisher)
+        publisher.close()
     measurement = _from_threads(run, f"InventoryService.reserve_stock from {clients} threads")
     if rejected:
         measurement.notes.append(f"{len(rejected)} reservations rejected ({rejected[0]})")
