@@ -17,6 +17,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vendyz import end_init
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
@@ -40,13 +42,14 @@ class Observability:
 
     def instrument(self, handler: Handler) -> Handler:
         """Logger (with the API Gateway request id as correlation id), Metrics, and the Tracer
-        when tracing is on."""
+        when tracing is on. The last step of every function's init, so it ends the init."""
         if self.tracer is not None:
             handler = self.tracer.capture_lambda_handler(handler, capture_response=False)
         handler = self.metrics.log_metrics(handler)
         wrapped: Handler = self.logger.inject_lambda_context(
             handler, correlation_id_path=correlation_paths.API_GATEWAY_HTTP
         )
+        end_init()
         return wrapped
 
 
