@@ -13,37 +13,47 @@ malformed, forged, expired or revoked token): the function fails with exactly
 `isAuthorized: false` would be a 403). Anything else that goes wrong fails with another error,
 which API Gateway answers with 500: the authorizer never allows what it could not check.
 
-Everything below runs once per instance; the PostgreSQL pool opens on the first Redis failure.
+Everything below runs once per instance; the PostgreSQL pool opens (and psycopg is imported)
+on the first Redis failure.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.authorizer.service import Authorizer, Denied, lazy_pool
 from vendyz.core.cache import create_redis
-from vendyz.core.db import create_pool
 from vendyz.core.observability import observability
 from vendyz.core.settings import get_settings
 from vendyz.core.tokens import Tokens
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+    from vendyz.core.db import Connection
 
 SERVICE = "authorizer"
 
 settings = get_settings()
 obs = observability(SERVICE)
+
+
+def open_pool() -> ConnectionPool[Connection]:
+    # Imported here: psycopg (~50 ms of cold start) serves only the Redis fallback.
+    from vendyz.core.db import create_pool
+
+    return create_pool(
+        settings.database_url,
+        max_size=settings.db_pool_max_size,
+        name=SERVICE,
+        prepared_statements=settings.db_prepared_statements,
+    )
+
+
 authorizer = Authorizer(
-    Tokens.from_settings(settings),
-    create_redis(settings.redis_url),
-    lazy_pool(
-        lambda: create_pool(
-            settings.database_url,
-            max_size=settings.db_pool_max_size,
-            name=SERVICE,
-            prepared_statements=settings.db_prepared_statements,
-        )
-    ),
+    Tokens.from_settings(settings), create_redis(settings.redis_url), lazy_pool(open_pool)
 )
 
 

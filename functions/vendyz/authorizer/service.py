@@ -12,15 +12,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from aws_lambda_powertools import Logger
-from psycopg_pool import ConnectionPool
 
-from vendyz.auth import store
-from vendyz.core.db import Connection
 from vendyz.core.tokens import Claims, InvalidToken, Tokens, revoked_key
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+    from vendyz.core.db import Connection
 
 logger = Logger(service="authorizer", child=True)
 
@@ -90,6 +92,9 @@ class Authorizer:
                 logger.warning(
                     "revocation check falls back to PostgreSQL", extra={"error": str(exc)}
                 )
+        # Imported here: psycopg (~50 ms of cold start) serves only this fallback.
+        from vendyz.auth import store
+
         try:
             with self._pool().connection() as conn:
                 return store.is_revoked(conn, claims.jti)
