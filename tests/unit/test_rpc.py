@@ -33,6 +33,7 @@ class FakeLambda:
     methods: dict[str, RpcMethod]
     delay_seconds: float = 0.0
     close_after_reply: bool = False  # as an endpoint closing idle keep-alive connections
+    chunked: bool = False  # reply with Transfer-Encoding: chunked instead of Content-Length
     seen: list[dict[str, Any]] = field(default_factory=list)
     seen_headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -66,11 +67,20 @@ def _handler_class(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                if fake.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
                 if function_error:
                     self.send_header("X-Amz-Function-Error", function_error)
                 self.end_headers()
-                self.wfile.write(data)
+                if fake.chunked:
+                    half = len(data) // 2
+                    for part in (data[:half], data[half:]):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.wfile.write(data)
                 self.close_connection = fake.close_after_reply
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout test)
@@ -229,6 +239,19 @@ def test_a_connection_closed_while_idle_is_replaced_without_a_second_invoke(
     # THEN every call gets its reply and the function ran once per call
     assert [r.remaining_stock for r in replies] == [8, 8, 8]
     assert len(fake.seen) == 3
+
+
+def test_a_chunked_reply_is_read_whole(fake_lambda: tuple[FakeLambda, str]) -> None:
+    # GIVEN an endpoint that sends its replies in chunks
+    fake, url = fake_lambda
+    fake.chunked = True
+    rpc = LambdaRpc(FUNCTION, endpoint_url=url, timeout_seconds=2.0)
+    # WHEN we call it twice on the same connection
+    first = rpc.call("ReserveStock", _request(), ReserveStockResponse)
+    second = rpc.call("ReserveStock", _request("product-3"), ReserveStockResponse)
+    # THEN both replies are complete
+    assert first.product_name == "name of product-2"
+    assert second.product_name == "name of product-3"
 
 
 def test_signed_calls_carry_sigv4_for_lambda_in_the_region(

@@ -5,8 +5,9 @@ followed by a PING, and gets a receipt back. The server answers each PING with a
 has processed everything sent before it, so `confirm(receipts)`, run off the request path by
 the outbox, learns which events NATS holds before they are marked sent; what it cannot
 confirm stays unsent for the relay. That is a few lines of the NATS text protocol on a plain
-socket, one connection per process: writes are serialised by a lock, and only confirmers
-read. Subscribers (tests, the bridge) use nats-py.
+socket, one connection per publisher (a function's instances in a process share it): writes
+are serialised by a lock, and only confirmers read. Subscribers (tests, the bridge) use
+nats-py.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _frames(events: Sequence[Event]) -> bytes:
 
 
 class EventPublisher:
-    """Publishes to NATS on one connection per process (see the module's docstring)."""
+    """Publishes to NATS on one shared connection (see the module's docstring)."""
 
     def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
         self._url = url
@@ -200,7 +201,7 @@ class EventPublisher:
             connection.send(frame)
 
     def _drop(self, connection: _Connection | None) -> None:
-        """Forget and close `connection` if it is the current one (call with the lock)."""
+        """Close `connection`, and forget it if it is the current one (call with the lock)."""
         if connection is not None:
             if self._connection is connection:
                 self._connection = None

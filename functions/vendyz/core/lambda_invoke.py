@@ -53,8 +53,9 @@ class Endpoint:
 
     @property
     def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
         default = self.port == (443 if self.tls else 80)
-        return self.host if default else f"{self.host}:{self.port}"
+        return host if default else f"{host}:{self.port}"
 
 
 class _Connection:
@@ -96,7 +97,9 @@ class _Connection:
         else:
             raise ConnectionError("too many reply headers")
         keep_open = headers.get("connection", "").lower() != "close"
-        if headers.get("transfer-encoding", "").lower() == "chunked":
+        if code in (b"204", b"304"):  # no body, whatever the headers say
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
             body = self._read_chunked()
         elif "content-length" in headers:
             body = self._read_exactly(int(headers["content-length"]))
