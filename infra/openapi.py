@@ -27,9 +27,9 @@ def _service_apps() -> list[Any]:
 
     placeholder = cast(Any, None)
     return [
-        create_auth_app(placeholder),
-        create_inventory_app(placeholder),
-        create_orders_app(placeholder),
+        create_auth_app(placeholder, placeholder),
+        create_inventory_app(placeholder, placeholder),
+        create_orders_app(placeholder, placeholder),
     ]
 
 

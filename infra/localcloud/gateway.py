@@ -64,6 +64,34 @@ def _envelope_error(status: int, message: str) -> HttpResponse:
     return _json_response(status, {"success": False, "message": message, "data": None})
 
 
+class _AuthorizerCache:
+    """API Gateway's authorizer result cache: an allow is reused for `ttl_seconds` per
+    identity (the Authorization header). Refusals are asked again each time (API Gateway would
+    cache an explicit deny too; asking again only costs time)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._allows: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, identity: str) -> dict[str, Any] | None:
+        cached = self._allows.get(identity)
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        return dict(cached[1])  # a function may change its event; the cache keeps its own
+
+    def put(self, identity: str, context: dict[str, Any]) -> None:
+        if self.ttl_seconds <= 0:
+            return
+        now = time.monotonic()
+        if len(self._allows) >= self.MAX_ENTRIES:
+            self._allows = {k: v for k, v in self._allows.items() if v[0] > now}
+            while len(self._allows) >= self.MAX_ENTRIES:  # still full: the oldest go first
+                del self._allows[next(iter(self._allows))]
+        self._allows[identity] = (now + self.ttl_seconds, dict(context))
+
+
 class Gateway:
     def __init__(
         self,
@@ -84,6 +112,7 @@ class Gateway:
             else:
                 self._exact[(route.method, route.path)] = route
         self._background: set[asyncio.Task[Any]] = set()
+        self._authorizer_cache = _AuthorizerCache(template.authorizer_ttl_seconds)
 
     # -- ASGI ---------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,6 +204,10 @@ class Gateway:
         """None when allowed (the event gains the authorizer context), else the gateway reply."""
         if "authorization" not in headers or self.template.authorizer_function is None:
             return _envelope_error(401, "Unauthorized")
+        cached = self._authorizer_cache.get(headers["authorization"])
+        if cached is not None:
+            event["requestContext"]["authorizer"] = {"lambda": cached}
+            return None
         auth_event = {
             **{k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")},
             "type": "REQUEST",
@@ -192,7 +225,9 @@ class Gateway:
             return _envelope_error(500, "Internal Server Error")
         if not isinstance(verdict, dict) or not verdict.get("isAuthorized"):
             return _envelope_error(403, "Forbidden")
-        event["requestContext"]["authorizer"] = {"lambda": verdict.get("context") or {}}
+        context = verdict.get("context") or {}
+        self._authorizer_cache.put(headers["authorization"], context)
+        event["requestContext"]["authorizer"] = {"lambda": context}
         return None
 
     async def _call(self, function: str, event: dict[str, Any]) -> Any:

@@ -81,6 +81,9 @@ class AppTemplate:
     routes: list[Route] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
     authorizer_function: str | None = None
+    # How long the gateway reuses an authorizer's allow per Authorization header (SAM's
+    # Identity.ReauthorizeEvery); 0: the authorizer runs on every request.
+    authorizer_ttl_seconds: float = 0.0
     cors: Cors | None = None
 
 
@@ -221,6 +224,8 @@ def _read_http_api(app: AppTemplate, props: Mapping[str, Any]) -> None:
     for authorizer in props.get("Auth", {}).get("Authorizers", {}).values():
         arn = str(authorizer.get("FunctionArn", ""))
         app.authorizer_function = arn.rsplit(":", 1)[-1]
+        identity = authorizer.get("Identity") or {}
+        app.authorizer_ttl_seconds = float(identity.get("ReauthorizeEvery") or 0)
     cors = props.get("CorsConfiguration")
     if isinstance(cors, dict):
 

@@ -189,6 +189,48 @@ def test_logout_revokes_that_token_at_once(
     assert 0 < ttl <= 3600
 
 
+def test_a_logged_out_token_is_refused_by_every_service_while_the_gateway_caches_it(
+    api: httpx.Client, db: Db
+) -> None:
+    # GIVEN a shopper and an admin whose tokens each service has just accepted (so the
+    # gateway holds the authorizer's allow for them: ReauthorizeEvery)
+    user_id, token = register_and_login(api, prefix="cached")
+    admin = login(api, ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert api.get("/orders", headers=bearer(token)).status_code == 200
+    first = api.post(
+        "/orders",
+        json={"productId": "no-such-product", "quantity": 1},
+        headers={**bearer(token), "Idempotency-Key": f"k-{uuid.uuid4()}"},
+    )
+    assert first.status_code == 404, first.text
+    assert api.get("/auth/me", headers=bearer(admin)).status_code == 200
+
+    # WHEN both log out
+    assert api.post("/auth/logout", headers=bearer(token)).status_code == 200
+    assert api.post("/auth/logout", headers=bearer(admin)).status_code == 200
+
+    # THEN Orders and Inventory refuse the tokens at once too, and nothing is written
+    assert_unauthorized(api.get("/orders", headers=bearer(token)))
+    assert_unauthorized(
+        api.post(
+            "/orders",
+            json={"productId": "product-3", "quantity": 1},
+            headers={**bearer(token), "Idempotency-Key": f"k-{uuid.uuid4()}"},
+        )
+    )
+    assert_unauthorized(
+        api.post("/products", json={"name": "Never", "stock": 1}, headers=bearer(admin))
+    )
+    orders = db.execute(
+        "SELECT count(*) AS n FROM orders.orders WHERE user_id = %s", (user_id,)
+    ).fetchone()
+    assert orders == {"n": 0}
+    products = db.execute(
+        "SELECT count(*) AS n FROM inventory.products WHERE name = 'Never'"
+    ).fetchone()
+    assert products == {"n": 0}
+
+
 def test_heartbeat_beats_and_heals_a_lost_revocation(
     api: httpx.Client, local_cloud: LocalCloud
 ) -> None:

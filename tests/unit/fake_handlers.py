@@ -10,6 +10,7 @@ import base64
 import json
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x01\x02\xff"
@@ -59,9 +60,13 @@ def boom(event: dict[str, Any], context: Any) -> Any:
     raise RuntimeError("kaboom from the handler")
 
 
+authorizer_calls: Counter[str] = Counter()  # per Authorization header
+
+
 def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A Lambda REQUEST authorizer (simple responses), steered by the token it is given."""
     token = event["headers"].get("authorization", "")
+    authorizer_calls[token] += 1
     if token == "Bearer expired":
         raise Exception("Unauthorized")  # the AWS convention for a 401
     if token == "Bearer buggy":

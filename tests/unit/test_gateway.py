@@ -74,7 +74,7 @@ CORS = Cors(
 INDEX_HTML = "<!doctype html><title>Vendyz test shop</title>"
 
 
-def _template(cors: Cors | None = CORS) -> AppTemplate:
+def _template(cors: Cors | None = CORS, authorizer_ttl_seconds: float = 0.0) -> AppTemplate:
     return AppTemplate(
         functions={
             name: FunctionSpec(
@@ -91,6 +91,7 @@ def _template(cors: Cors | None = CORS) -> AppTemplate:
             for method, path, function, authorized in ROUTES
         ],
         authorizer_function="Gate",
+        authorizer_ttl_seconds=authorizer_ttl_seconds,
         cors=cors,
     )
 
@@ -342,6 +343,44 @@ def test_authorizer_crashing_is_500_and_logged(
     # THEN 500 with the envelope, and the traceback is in the log
     assert (response.status_code, response.json()) == envelope(500, "Internal Server Error")
     assert "ValueError: the authorizer itself is broken" in caplog.text
+
+
+def test_an_allow_is_reused_for_the_authorizer_ttl_then_asked_again(
+    runtimes: dict[str, FunctionRuntime], static_dir: Path
+) -> None:
+    # GIVEN a gateway whose authorizer results live 0.3 s (the template's ReauthorizeEvery)
+    gateway = Gateway(_template(authorizer_ttl_seconds=0.3), runtimes, static_dir)
+    token = "Bearer cached-allow"
+    # WHEN the same token calls twice, then once more after the TTL
+    first = [call(gateway, "GET", "/api/private", headers={"Authorization": token})]
+    first += [call(gateway, "GET", "/api/private", headers={"Authorization": token})]
+    asked_within_ttl = fake_handlers.authorizer_calls[token]
+    time.sleep(0.4)
+    later = call(gateway, "GET", "/api/private", headers={"Authorization": token})
+    # THEN the authorizer ran once for the first two and again after the TTL, and every call
+    # reached the function with the authorizer's context
+    assert asked_within_ttl == 1
+    assert fake_handlers.authorizer_calls[token] == 2
+    for response in [*first, later]:
+        assert handler_event(response)["requestContext"]["authorizer"] == {
+            "lambda": {"userId": "user-42", "role": "ADMIN"}
+        }
+
+
+def test_refusals_and_a_zero_ttl_are_not_cached(
+    runtimes: dict[str, FunctionRuntime], static_dir: Path
+) -> None:
+    # GIVEN a caching gateway and one that does not cache (ReauthorizeEvery: 0)
+    caching = Gateway(_template(authorizer_ttl_seconds=60), runtimes, static_dir)
+    uncached = Gateway(_template(authorizer_ttl_seconds=0), runtimes, static_dir)
+    # WHEN a refused token calls the caching one twice, an allowed one the other twice
+    for _ in range(2):
+        refused = call(caching, "GET", "/api/private", headers={"Authorization": "Bearer buyer"})
+        assert refused.status_code == 403
+        call(uncached, "GET", "/api/private", headers={"Authorization": "Bearer uncached"})
+    # THEN the authorizer was asked every time
+    assert fake_handlers.authorizer_calls["Bearer buyer"] >= 2  # other tests use it too
+    assert fake_handlers.authorizer_calls["Bearer uncached"] == 2
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -756,6 +795,7 @@ def test_real_template_functions_routes_schedules_and_cors() -> None:
     assert {r.route_key for r in app.routes if r.authorized} == AUTHORIZED_ROUTES
     assert {r.route_key for r in app.routes if not r.authorized} == PUBLIC_ROUTES
     assert app.authorizer_function == "AuthorizerFunction"
+    assert app.authorizer_ttl_seconds == 300  # Identity.ReauthorizeEvery
     # AND the schedules with their inputs, every minute
     assert {(s.name, s.rate_seconds, json.dumps(s.input)) for s in app.schedules} == {
         ("AuthFunction.Heartbeat", 60, '{"task": "heartbeat"}'),

@@ -169,7 +169,7 @@ def test_api_has_no_routes_beyond_the_design(translated: Template) -> None:
     assert served == {(m, p) for m, p, _, _ in ROUTES}
 
 
-def test_authorizer_checks_every_request_without_caching(translated: Template) -> None:
+def test_authorizer_results_are_cached_per_token_for_five_minutes(translated: Template) -> None:
     # GIVEN the HTTP API's security schemes
     schemes = api_body(translated)["components"]["securitySchemes"]
 
@@ -177,12 +177,13 @@ def test_authorizer_checks_every_request_without_caching(translated: Template) -
     authorizer = schemes[AUTHORIZER]["x-amazon-apigateway-authorizer"]
 
     # THEN it is a payload-2.0 REQUEST authorizer on the Authorization header, simple
-    # responses, no result cache (a logout must take effect at once), invokable by API GW
+    # responses, results cached 5 minutes per token (the services check logout and expiry
+    # themselves, tests/integration/test_auth_api.py), invokable by API GW
     assert authorizer["type"] == "request"
     assert authorizer["authorizerPayloadFormatVersion"] == "2.0"
     assert authorizer["enableSimpleResponses"] is True
     assert authorizer["identitySource"] == ["$request.header.Authorization"]
-    assert authorizer["authorizerResultTtlInSeconds"] == 0
+    assert authorizer["authorizerResultTtlInSeconds"] == 300
     assert authorizer["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"] == {
         "Fn::GetAtt": ["AuthorizerFunction", "Arn"]
     }

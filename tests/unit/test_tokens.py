@@ -22,13 +22,13 @@ from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
 
+from vendyz.core.markers import revoked_key
 from vendyz.core.settings import LOCAL_JWT_SECRET, Settings
 from vendyz.core.tokens import (
     REQUIRED_CLAIMS,
     InvalidToken,
     SigningKeyUnavailable,
     Tokens,
-    revoked_key,
 )
 
 KEY = LOCAL_JWT_SECRET

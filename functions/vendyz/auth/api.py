@@ -14,8 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from vendyz.auth.service import AuthService, User
 from vendyz.core.envelope import Envelope, envelope
-from vendyz.core.errors import Unauthorized
-from vendyz.core.identity import CurrentUser, authorizer_context
+from vendyz.core.identity import CurrentUser, RevocationList
 from vendyz.core.tokens import Role
 from vendyz.core.web import create_app
 
@@ -134,22 +133,10 @@ def _client_address(request: Request) -> str:
     return str(address or "unknown")
 
 
-def _token_ref(request: Request) -> tuple[str, int]:
-    """The caller's token id and expiry, as the authorizer put them in the context."""
-    context = authorizer_context(_event(request))
-    jti, exp = context.get("jti"), context.get("exp")
-    if not isinstance(jti, str) or not jti or not isinstance(exp, int | str):
-        raise Unauthorized()
-    try:
-        return jti, int(exp)
-    except ValueError:
-        raise Unauthorized() from None
-
-
 _ERROR = {"model": Envelope[None]}
 
 
-def create_auth_app(service: AuthService) -> FastAPI:
+def create_auth_app(service: AuthService, revocations: RevocationList) -> FastAPI:
     router = APIRouter(prefix="/auth", tags=["auth"])
 
     @router.post(
@@ -194,10 +181,9 @@ def create_auth_app(service: AuthService) -> FastAPI:
         response_model=Envelope[LogoutOut],
         responses={401: {**_ERROR, "description": "No valid token"}},
     )
-    async def logout(user: CurrentUser, request: Request) -> dict[str, Any]:
+    async def logout(user: CurrentUser) -> dict[str, Any]:
         """Revoke the token of this request; it is refused from the next request on."""
-        jti, exp = _token_ref(request)
-        service.logout(user_id=user.user_id, jti=jti, exp=exp)
+        service.logout(user_id=user.user_id, jti=user.token_id, exp=user.token_expires_at)
         return envelope({"revoked": True}, "Logged out")
 
     @router.get(
@@ -210,4 +196,4 @@ def create_auth_app(service: AuthService) -> FastAPI:
         """The caller's account, read from the database."""
         return envelope(_user_out(service.get_user(user.user_id)))
 
-    return create_app("Vendyz auth", [router])
+    return create_app("Vendyz auth", [router], revocations=revocations)

@@ -8,6 +8,7 @@ from typing import Any
 from vendyz.auth.api import create_auth_app
 from vendyz.auth.service import AuthService
 from vendyz.core.entry import lambda_entry
+from vendyz.core.identity import RevocationList
 from vendyz.core.instance import open_instance
 from vendyz.core.tokens import Tokens
 
@@ -27,4 +28,8 @@ def heartbeat() -> dict[str, Any]:
     return {**instance.heartbeat(), **service.maintain_revocations()}
 
 
-handler = lambda_entry(instance.obs, app=create_auth_app(service), tasks={"heartbeat": heartbeat})
+handler = lambda_entry(
+    instance.obs,
+    app=create_auth_app(service, RevocationList(instance.cache)),
+    tasks={"heartbeat": heartbeat},
+)

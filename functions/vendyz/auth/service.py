@@ -28,13 +28,14 @@ from psycopg_pool import ConnectionPool
 from vendyz.auth import store
 from vendyz.core.db import Connection, Row
 from vendyz.core.errors import Conflict, ServiceUnavailable, TooManyRequests, Unauthorized
+from vendyz.core.markers import revoked_key
 from vendyz.core.passwords import (
     burn_verification_time,
     hash_password,
     needs_rehash,
     verify_password,
 )
-from vendyz.core.tokens import IssuedToken, Role, Tokens, revoked_key
+from vendyz.core.tokens import IssuedToken, Role, Tokens
 
 logger = Logger(service="auth", child=True)
 

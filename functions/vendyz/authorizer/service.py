@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 from aws_lambda_powertools import Logger
 
-from vendyz.core.tokens import Claims, InvalidToken, Tokens, revoked_key
+from vendyz.core.markers import revoked_key
+from vendyz.core.tokens import Claims, InvalidToken, Tokens
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool

@@ -1,4 +1,5 @@
-"""Redis keys shared between services: the sold-out marker and service heartbeats.
+"""Redis keys shared between services: the sold-out marker, service heartbeats and the
+denylist of logged-out tokens.
 
 Inventory sets the sold-out marker when stock reaches zero and clears it on restock; Orders
 reads it to answer "sold out" without touching PostgreSQL. It expires on its own, so a marker
@@ -16,3 +17,9 @@ def sold_out_key(product_id: str) -> str:
 
 def heartbeat_key(service: str) -> str:
     return f"health:{service}"
+
+
+def revoked_key(jti: str) -> str:
+    """The key that denylists a logged-out token (auth writes it with a TTL ending at the
+    token's exp; the authorizer and every service read it)."""
+    return f"revoked:{jti}"

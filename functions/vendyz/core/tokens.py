@@ -37,12 +37,6 @@ _ROLES: frozenset[str] = frozenset(("ADMIN", "USER"))
 _JWT = jwt.PyJWT(options={"enforce_minimum_key_length": True})
 
 
-def revoked_key(jti: str) -> str:
-    """The Redis key that denylists a logged-out token (auth writes it with a TTL ending at the
-    token's exp; the authorizer reads it on every request)."""
-    return f"revoked:{jti}"
-
-
 class InvalidToken(Exception):
     """The token is missing, malformed, forged, of another algorithm, incomplete or expired."""
 

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vendyz.core.envelope import envelope
 from vendyz.core.errors import AppError
+from vendyz.core.identity import RevocationList
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 16 * 1024
@@ -90,8 +91,9 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(title: str, routers: Sequence[APIRouter]) -> FastAPI:
-    """A service's app; its OpenAPI is merged into the one API spec served at /docs."""
+def create_app(title: str, routers: Sequence[APIRouter], *, revocations: RevocationList) -> FastAPI:
+    """A service's app; its OpenAPI is merged into the one API spec served at /docs.
+    `revocations`: what CurrentUser checks each caller's token against."""
     app = FastAPI(
         title=title,
         docs_url=None,
@@ -106,4 +108,5 @@ def create_app(title: str, routers: Sequence[APIRouter]) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(BodyLimit)
+    app.state.revocations = revocations
     return app

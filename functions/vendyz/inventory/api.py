@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from vendyz.core.contracts.inventory_pb2 import Outcome, ReserveStockRequest, ReserveStockResponse
 from vendyz.core.envelope import Envelope, envelope
-from vendyz.core.identity import AdminUser
+from vendyz.core.identity import AdminUser, RevocationList
 from vendyz.core.web import create_app
 from vendyz.inventory.service import InventoryService, NewProduct
 
@@ -107,7 +107,7 @@ def _changed(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_inventory_app(service: InventoryService) -> FastAPI:
+def create_inventory_app(service: InventoryService, revocations: RevocationList) -> FastAPI:
     router = APIRouter(tags=["products"])
 
     @router.get("/products", operation_id="listProducts", response_model=Envelope[ProductPage])
@@ -160,7 +160,7 @@ def create_inventory_app(service: InventoryService) -> FastAPI:
         """Set a product's stock (admin); clears the sold-out marker when stock returns."""
         return envelope(_changed(service.set_stock(id, body.stock)), "Stock updated")
 
-    return create_app("Vendyz inventory", [router])
+    return create_app("Vendyz inventory", [router], revocations=revocations)
 
 
 def reserve_stock_rpc(

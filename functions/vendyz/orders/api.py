@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from vendyz.core.envelope import Envelope, envelope
-from vendyz.core.identity import CurrentUser
+from vendyz.core.identity import CurrentUser, RevocationList
 from vendyz.core.web import create_app
 from vendyz.orders.service import OrdersService
 
@@ -74,7 +74,7 @@ class OrderPage(BaseModel):
     total: int
 
 
-def create_orders_app(service: OrdersService) -> FastAPI:
+def create_orders_app(service: OrdersService, revocations: RevocationList) -> FastAPI:
     router = APIRouter(tags=["orders"])
 
     @router.post(
@@ -128,4 +128,4 @@ def create_orders_app(service: OrdersService) -> FastAPI:
         """One of your orders (an admin may read any)."""
         return envelope(service.get_order(user, str(id)))
 
-    return create_app("Vendyz orders", [router])
+    return create_app("Vendyz orders", [router], revocations=revocations)

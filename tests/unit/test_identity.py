@@ -1,0 +1,86 @@
+"""vendyz.core.identity: what a service checks itself although the gateway authorized the call.
+
+API Gateway reuses an authorizer's allow for a while, so the token's expiry and its
+revocation are the service's to check (a revoked token is refused in
+tests/integration/test_auth_api.py, against real Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+import pytest
+import redis
+from fastapi import FastAPI
+from starlette.requests import Request
+
+from vendyz.core.errors import ServiceUnavailable, Unauthorized
+from vendyz.core.identity import RevocationList, current_user
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _request(context: dict[str, Any], revocations: RevocationList) -> Request:
+    app = FastAPI()
+    app.state.revocations = revocations
+    event = {"requestContext": {"authorizer": {"lambda": context}}}
+    return Request({"type": "http", "headers": [], "app": app, "aws.event": event})
+
+
+@pytest.fixture
+def unreachable_redis() -> RevocationList:
+    client = redis.Redis(port=_closed_port(), socket_connect_timeout=0.5)
+    return RevocationList(client)
+
+
+def _context(**changes: Any) -> dict[str, Any]:
+    context = {
+        "userId": "user-1",
+        "role": "USER",
+        "email": "a@vendyz.dev",
+        "jti": "jti-1",
+        "exp": int(time.time()) + 600,
+    }
+    return {**context, **changes}
+
+
+def test_an_expired_token_is_refused_before_anything_is_asked(
+    unreachable_redis: RevocationList,
+) -> None:
+    # GIVEN a context whose token expired (the gateway's cached allow outlived it)
+    request = _request(_context(exp=int(time.time()) - 60), unreachable_redis)
+    # WHEN the caller is resolved  THEN 401, without a Redis round trip
+    with pytest.raises(Unauthorized, match="expired"):
+        asyncio.run(current_user(request))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"jti": None}, {"exp": None}, {"exp": "soon"}, {"role": "ROOT"}, {"userId": ""}],
+)
+def test_a_context_without_what_is_needed_is_refused(
+    unreachable_redis: RevocationList, changes: dict[str, Any]
+) -> None:
+    # GIVEN a context missing a claim or carrying a bad one
+    request = _request(_context(**changes), unreachable_redis)
+    # WHEN  THEN 401
+    with pytest.raises(Unauthorized):
+        asyncio.run(current_user(request))
+
+
+def test_an_unknown_revocation_state_is_503_never_an_allow(
+    unreachable_redis: RevocationList,
+) -> None:
+    # GIVEN a valid context but no Redis to ask whether the token was revoked
+    request = _request(_context(), unreachable_redis)
+    # WHEN  THEN the request is refused as unavailable
+    with pytest.raises(ServiceUnavailable):
+        asyncio.run(current_user(request))
