@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 
 from vendyz.core.errors import ServiceUnavailable, Unauthorized
-from vendyz.core.identity import RevocationList, current_user
+from vendyz.core.identity import RevocationList, current_user, unrevoked_caller
 
 
 def _closed_port() -> int:
@@ -59,7 +59,7 @@ def test_an_expired_token_is_refused_before_anything_is_asked(
     request = _request(_context(exp=int(time.time()) - 60), unreachable_redis)
     # WHEN the caller is resolved  THEN 401, without a Redis round trip
     with pytest.raises(Unauthorized, match="expired"):
-        asyncio.run(current_user(request))
+        asyncio.run(unrevoked_caller(request))
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_a_context_without_what_is_needed_is_refused(
     request = _request(_context(**changes), unreachable_redis)
     # WHEN  THEN 401
     with pytest.raises(Unauthorized):
-        asyncio.run(current_user(request))
+        asyncio.run(unrevoked_caller(request))
 
 
 def test_an_unknown_revocation_state_is_503_never_an_allow(
@@ -81,6 +81,7 @@ def test_an_unknown_revocation_state_is_503_never_an_allow(
 ) -> None:
     # GIVEN a valid context but no Redis to ask whether the token was revoked
     request = _request(_context(), unreachable_redis)
-    # WHEN  THEN the request is refused as unavailable
+    caller = asyncio.run(unrevoked_caller(request))
+    # WHEN it is checked against the denylist  THEN the request is refused as unavailable
     with pytest.raises(ServiceUnavailable):
-        asyncio.run(current_user(request))
+        asyncio.run(current_user(request, caller))

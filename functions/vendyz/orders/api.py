@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from vendyz.core.envelope import Envelope, envelope
-from vendyz.core.identity import CurrentUser, RevocationList
+from vendyz.core.identity import CallerToCheckForRevocation, CurrentUser, RevocationList
 from vendyz.core.web import create_app
 from vendyz.orders.service import OrdersService
 
@@ -94,10 +94,14 @@ def create_orders_app(service: OrdersService, revocations: RevocationList) -> Fa
         },
     )
     async def place_order(
-        body: PlaceOrder, user: CurrentUser, idempotency_key: IdempotencyKey = None
+        body: PlaceOrder,
+        user: CallerToCheckForRevocation,
+        idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         """Buy `quantity` of a product. Send an Idempotency-Key to make retries safe."""
-        reply = service.place_order(user.user_id, idempotency_key, body.productId, body.quantity)
+        reply = service.place_order(
+            user.user_id, user.token_id, idempotency_key, body.productId, body.quantity
+        )
         headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
         return JSONResponse(
             envelope(reply.data, reply.message, success=reply.status_code == 201),

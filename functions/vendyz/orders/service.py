@@ -1,8 +1,9 @@
 """Orders: placing an order with exact idempotency, reading orders, finishing stale ones.
 
 The order path (ARCHITECTURE.md, "The order path and its guarantees"):
-1. a Redis gate in one round trip: the per-user token bucket, the sold-out marker, and the
-   first-use mark of the Idempotency-Key (a sold-out answer needs no PostgreSQL at all);
+1. a Redis gate in one round trip: the caller's token against the logout denylist, the
+   per-user token bucket, the sold-out marker, and the first-use mark of the Idempotency-Key
+   (a sold-out answer needs no PostgreSQL at all);
 2. claim (user, key) with INSERT ... ON CONFLICT DO NOTHING, status PENDING, with a lease;
 3. Inventory's ReserveStock through Lambda Invoke (idempotent per order id);
 4. finish: CONFIRMED or FAILED plus the outbox event in one statement, publish, answer.
@@ -29,11 +30,12 @@ from vendyz.core.errors import (
     NotFound,
     ServiceUnavailable,
     TooManyRequests,
+    Unauthorized,
     Unprocessable,
 )
 from vendyz.core.events import EventPublisher, new_event
 from vendyz.core.identity import Principal
-from vendyz.core.markers import sold_out_key
+from vendyz.core.markers import revoked_key, sold_out_key
 from vendyz.core.outbox import Outbox
 from vendyz.core.rpc import RpcUnavailable
 from vendyz.orders import store
@@ -52,19 +54,23 @@ REASON_MESSAGES = {
     "LIMIT_REACHED": "Limit reached: this product's per-customer limit is used up",
 }
 
-# The whole Redis gate in one round trip. KEYS: the user's token bucket, the sold-out marker,
-# and (optional) the Idempotency-Key's first-use mark. A replayed key costs no token. Runs on
-# Redis' clock so every instance agrees. Returns {allowed, wait_ms, first_use, sold_out}.
+# The whole Redis gate in one round trip. KEYS: the caller's token on the logout denylist, the
+# user's token bucket, the sold-out marker, and (optional) the Idempotency-Key's first-use
+# mark. A revoked token touches nothing; a replayed key costs no token. Runs on Redis' clock
+# so every instance agrees. Returns {allowed, wait_ms, first_use, sold_out, revoked}.
 # (One script over several keys: a non-cluster Redis, as the template deploys.)
 _GATE_SCRIPT = """
-local sold_out = redis.call('EXISTS', KEYS[2])
-if KEYS[3] and not redis.call('SET', KEYS[3], 1, 'NX', 'EX', ARGV[3]) then
-  return {1, 0, 0, sold_out}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, 0, 0, 0, 1}
+end
+local sold_out = redis.call('EXISTS', KEYS[3])
+if KEYS[4] and not redis.call('SET', KEYS[4], 1, 'NX', 'EX', ARGV[3]) then
+  return {1, 0, 0, sold_out, 0}
 end
 local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local state = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
 local tokens, ts = tonumber(state[1]), tonumber(state[2])
 if tokens == nil then tokens, ts = capacity, now end
 tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
@@ -74,9 +80,9 @@ if tokens >= 1 then
 else
   wait = math.ceil((1 - tokens) * 1000 / rate)
 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
-return {allowed, wait, 1, sold_out}
+redis.call('HSET', KEYS[2], 'tokens', tokens, 'ts', now)
+redis.call('PEXPIRE', KEYS[2], math.ceil(capacity * 1000 / rate) + 1000)
+return {allowed, wait, 1, sold_out, 0}
 """
 
 
@@ -169,9 +175,15 @@ class OrdersService:
 
     # -- placing an order ---------------------------------------------------------------------
     def place_order(
-        self, user_id: str, idempotency_key: str | None, product_id: str, quantity: int
+        self,
+        user_id: str,
+        token_id: str,
+        idempotency_key: str | None,
+        product_id: str,
+        quantity: int,
     ) -> OrderReply:
-        first_use_of_key = self._gate(user_id, idempotency_key, product_id)
+        """`token_id`: the caller's token, checked against the logout denylist in the gate."""
+        first_use_of_key = self._gate(user_id, token_id, idempotency_key, product_id)
         if first_use_of_key is None:
             return _SOLD_OUT
         digest = request_hash(product_id, quantity)
@@ -198,15 +210,18 @@ class OrdersService:
                 return reply
         raise Conflict("Idempotency-Key: a request with this key is changing; retry")
 
-    def _gate(self, user_id: str, key: str | None, product_id: str) -> bool | None:
-        """One Redis round trip: throttle, sold-out marker, first use of the key.
+    def _gate(self, user_id: str, token_id: str, key: str | None, product_id: str) -> bool | None:
+        """One Redis round trip: logout denylist, throttle, sold-out marker, first use of the
+        key.
 
         Returns None to answer "sold out" at once; otherwise whether the key is new."""
-        keys = [f"bucket:orders:{user_id}", sold_out_key(product_id)]
+        keys = [revoked_key(token_id), f"bucket:orders:{user_id}", sold_out_key(product_id)]
         if key is not None:
             keys.append(f"idem:{user_id}:{key}")
         args = [self._rate_limit.burst, self._rate_limit.per_second, IDEMPOTENCY_KEY_TTL_SECONDS]
-        allowed, wait_ms, first, marked = self._gate_script(keys=keys, args=args)
+        allowed, wait_ms, first, marked, revoked = self._gate_script(keys=keys, args=args)
+        if revoked:
+            raise Unauthorized("Token revoked")
         if not allowed:
             raise TooManyRequests(
                 "Too many orders: slow down", retry_after=-(-int(wait_ms) // 1000)
