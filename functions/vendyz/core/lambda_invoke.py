@@ -19,6 +19,7 @@ from vendyz.core.sigv4 import Credentials, sign
 
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
+_INVOKE_HEADERS = {"Content-Type": "application/json", "X-Amz-Invocation-Type": "RequestResponse"}
 
 
 class InvokeFailed(Exception):
@@ -148,7 +149,11 @@ class LambdaInvokeClient:
         self._region = region
         self._timeout = timeout_seconds
         self._credentials = credentials
-        self._user_agent = user_agent
+        self._host = self._endpoint.host_header
+        # The header lines every invoke sends, built once (SigV4 signs _INVOKE_HEADERS).
+        self._fixed_head = f"Host: {self._host}\r\nUser-Agent: {user_agent}\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in _INVOKE_HEADERS.items()
+        )
         self._tls = ssl.create_default_context() if self._endpoint.tls else None
         self._local = threading.local()
 
@@ -180,28 +185,19 @@ class LambdaInvokeClient:
 
     def _request(self, function_name: str, payload: bytes) -> bytes:
         path = f"/2015-03-31/functions/{quote(function_name, safe='')}/invocations"
-        headers = {
-            "Content-Type": "application/json",
-            "X-Amz-Invocation-Type": "RequestResponse",
-        }
+        head = f"POST {path} HTTP/1.1\r\n{self._fixed_head}Content-Length: {len(payload)}\r\n"
         if self._credentials is not None:
-            headers |= sign(
-                host=self._endpoint.host_header,
+            signature = sign(
+                host=self._host,
                 path=path,
-                headers=headers,
+                headers=_INVOKE_HEADERS,
                 body=payload,
                 region=self._region,
                 service="lambda",
                 credentials=self._credentials,
             )
-        head = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {self._endpoint.host_header}",
-            f"User-Agent: {self._user_agent}",
-            f"Content-Length: {len(payload)}",
-            *(f"{name}: {value}" for name, value in headers.items()),
-        ]
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
+            head += "".join(f"{name}: {value}\r\n" for name, value in signature.items())
+        return (head + "\r\n").encode("latin-1") + payload
 
     def _drop(self, connection: _Connection | None) -> None:
         self._local.connection = None
