@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -167,3 +168,29 @@ def test_events_on_a_broken_connection_are_not_confirmed(local_cloud: LocalCloud
     assert fresh.connection is not lost.connection
     assert publisher.confirm([fresh]) == [fresh]
     publisher.close()
+
+
+def test_each_instance_publishes_on_its_own_connection(local_cloud: LocalCloud) -> None:
+    assert local_cloud.urls is not None
+    publisher = EventPublisher(local_cloud.urls.nats_url)
+    receipts: list[Receipt | None] = []
+    # GIVEN two instances (threads, as the local cloud runs them) sharing one publisher
+    for product in ("a", "b"):
+        worker = threading.Thread(
+            target=lambda p=product: receipts.append(
+                publisher.publish([new_event("inventory.updated", {"productId": p})])
+            )
+        )
+        worker.start()
+        worker.join()
+    first, second = receipts
+    assert first is not None
+    assert second is not None
+    # THEN each wrote on a connection of its own (no instance waits behind another's write)
+    assert first.connection is not second.connection
+    # AND the server confirms both
+    assert publisher.confirm([first, second]) == [first, second]
+    # AND close() closes every instance's connection
+    publisher.close()
+    assert first.connection.closed
+    assert second.connection.closed
