@@ -31,14 +31,23 @@ _PR_SET_PDEATHSIG = 1
 
 
 class FunctionHost:
-    def __init__(self, template: AppTemplate, static_dir: Path | None, *, hosts: int = 1) -> None:
+    def __init__(
+        self,
+        template: AppTemplate,
+        static_dir: Path | None,
+        *,
+        hosts: int = 1,
+        shared_cache_url: str | None = None,
+    ) -> None:
         """`hosts`: how many hosts share the functions; each gets its share of a function's
-        concurrency, so the total of warm instances stays what the template reserves."""
+        concurrency, so the total of warm instances stays what the template reserves.
+        `shared_cache_url`: the Redis through which the hosts' gateways share what API Gateway
+        keeps once per API (its authorizer cache)."""
         self.runtimes = {
             name: FunctionRuntime(replace(spec, concurrency=-(-spec.concurrency // hosts)))
             for name, spec in template.functions.items()
         }
-        gateway = Gateway(template, self.runtimes, static_dir)
+        gateway = Gateway(template, self.runtimes, static_dir, shared_cache_url=shared_cache_url)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 gateway,
@@ -122,7 +131,12 @@ def run_worker(
     # Handlers read their settings from the process environment at import, as in Lambda.
     os.environ.update(environment)
     try:
-        host = FunctionHost(load_template(template_path, parameters), static_dir, hosts=workers)
+        host = FunctionHost(
+            load_template(template_path, parameters),
+            static_dir,
+            hosts=workers,
+            shared_cache_url=parameters["RedisUrl"],
+        )
         sock = port_socket(*address)
         sock.listen(2048)
         host.serve(sock)
