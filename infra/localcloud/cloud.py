@@ -172,6 +172,7 @@ class LocalCloud:
                     environment,
                     self.options.static_dir,
                     address,
+                    index,
                     self.options.workers,
                     sender,
                 ),

@@ -181,6 +181,19 @@ def start(capsys: pytest.CaptureFixture[str]) -> Iterator[Starter]:
             run.process.wait(timeout=10)
 
 
+def _worker_cpus(run: Run) -> list[set[int]]:
+    """The CPUs each function worker process of `run` may run on."""
+    workers = []
+    for pid, _ in _descendants(run.process.pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmd:  # the spawned workers (not the resource tracker, nor servers)
+            workers.append(os.sched_getaffinity(pid))
+    return workers
+
+
 def _stop_cleanly(run: Run, sig: signal.Signals) -> None:
     """Send `sig`; the command exits 0 in time and leaves no process behind."""
     procs = _descendants(run.process.pid)
@@ -239,6 +252,14 @@ def test_up_serves_api_frontend_and_docs_then_stops_on_sigterm(
     assert spec.headers["content-type"].startswith("application/json")
     paths = spec.json()["paths"]
     assert "/api/v1/products" in paths
+
+    # AND with two or more CPUs, one function worker per CPU, each kept on its own
+    cpus = os.sched_getaffinity(0)
+    if len(cpus) >= 2:
+        workers = _worker_cpus(run)
+        assert len(workers) == min(len(cpus), os.cpu_count() or 1)
+        assert all(len(w) == 1 for w in workers), workers
+        assert len(set().union(*workers)) == len(workers), workers
 
     # WHEN it gets SIGTERM
     # THEN it exits 0 within 15 s and every process it started is gone
