@@ -170,27 +170,40 @@ def test_events_on_a_broken_connection_are_not_confirmed(local_cloud: LocalCloud
     publisher.close()
 
 
-def test_each_instance_publishes_on_its_own_connection(local_cloud: LocalCloud) -> None:
+def test_publishes_from_many_instances_at_once_all_reach_nats(local_cloud: LocalCloud) -> None:
     assert local_cloud.urls is not None
-    publisher = EventPublisher(local_cloud.urls.nats_url)
-    receipts: list[Receipt | None] = []
-    # GIVEN two instances (threads, as the local cloud runs them) sharing one publisher
-    for product in ("a", "b"):
-        worker = threading.Thread(
-            target=lambda p=product: receipts.append(
-                publisher.publish([new_event("inventory.updated", {"productId": p})])
-            )
-        )
-        worker.start()
-        worker.join()
-    first, second = receipts
-    assert first is not None
-    assert second is not None
-    # THEN each wrote on a connection of its own (no instance waits behind another's write)
-    assert first.connection is not second.connection
-    # AND the server confirms both
-    assert publisher.confirm([first, second]) == [first, second]
-    # AND close() closes every instance's connection
+    nats_url = local_cloud.urls.nats_url
+    publisher = EventPublisher(nats_url)
+    received: list[str] = []
+
+    def instance(name: str, receipts: list[Receipt | None]) -> None:
+        for n in range(25):
+            event = new_event("inventory.updated", {"productId": f"{name}-{n}"})
+            receipts.append(publisher.publish([event]))
+
+    async def publish_and_watch() -> list[Receipt | None]:
+        client = await nats.connect(nats_url)
+
+        async def record(msg: Any) -> None:
+            received.append(json.loads(msg.data)["eventId"])
+
+        await client.subscribe("inventory.updated", cb=record)
+        await client.flush()
+        # GIVEN 8 instances (threads, as the local cloud runs them) sharing one publisher
+        receipts: list[Receipt | None] = []
+        threads = [threading.Thread(target=instance, args=(f"i{i}", receipts)) for i in range(8)]
+        # WHEN they publish 25 events each, all at once
+        for thread in threads:
+            thread.start()
+        await asyncio.to_thread(lambda: [t.join() for t in threads])
+        await asyncio.sleep(0.3)
+        await client.drain()
+        return receipts
+
+    receipts = asyncio.run(publish_and_watch())
+    published = [r for r in receipts if r is not None]
+    # THEN every publish was taken and confirmed, and a subscriber got every event once
+    assert len(published) == 200
+    assert publisher.confirm(published) == published
+    assert sorted(received) == sorted(i for r in published for i in r.event_ids)
     publisher.close()
-    assert first.connection.closed
-    assert second.connection.closed

@@ -1,14 +1,18 @@
 """Publishing events to NATS from synchronous Lambda code.
 
-A handler publishes its events after commit without waiting for the server: it writes them,
-followed by a PING, and gets a receipt back. The server answers each PING with a PONG once it
-has processed everything sent before it, so `confirm(receipts)`, run off the request path by
-the outbox, learns which events NATS holds before they are marked sent; what it cannot
+A handler publishes its events after commit without waiting for the server: it queues them
+on the connection and gets a receipt back. `confirm(receipts)`, run off the request path by
+the outbox, then sends a PING on each connection the receipts name; the server answers with a
+PONG once it has processed everything sent before it, so NATS holds those events before they
+are marked sent (one PING per connection and batch, not one per publish); what it cannot
 confirm stays unsent for the relay. That is a few lines of the NATS text protocol on a plain
-socket, one connection per Lambda instance, i.e. per thread: the local cloud runs a function's
-instances as threads of one process, and a connection they shared was a queue they all waited
-in (~20 ms per publish with 32 instances busy). Only confirmers read. Subscribers (tests, the
-bridge) use nats-py.
+socket. Subscribers (tests, the bridge) use nats-py.
+
+One connection per publisher: the local cloud runs a function's instances as threads of one
+process, and they share it. Writes are combined: a publish queues its frames, and whoever
+finds the socket free sends everything queued. No instance waits behind another's write (a
+lock held across the write made 32 busy instances queue ~20 ms per publish), and no instance
+needs a connection, and PINGs, of its own.
 """
 
 from __future__ import annotations
@@ -82,35 +86,67 @@ class _Connection:
         self._sock.sendall(b"CONNECT " + json.dumps(options).encode() + b"\r\n")
         self.last_used = time.monotonic()
         self.closed = False
-        self._pings_sent = 0
-        self._pongs_seen = 0
-        # Writers: the instance that owns the connection, and a confirmer answering the
-        # server's keep-alive PING; readers: confirmers only.
+        self._queue: list[bytes] = []
+        self._queued = 0  # publishes queued, counted from 1
+        self._confirmed = 0  # the last of them the server is known to hold
+        self._queue_lock = threading.Lock()  # held for a list append, never across I/O
+        # Whoever holds it writes everything queued: publishers, and confirmers (PING, and
+        # PONG to the server's keep-alive PING).
         self._write_lock = threading.Lock()
-        self._read_lock = threading.Lock()
+        self._read_lock = threading.Lock()  # confirmers read one at a time
 
     def send(self, frames: bytes) -> int:
-        """Write `frames` (which end in a PING); the number of that PING on this connection."""
-        with self._write_lock:
-            self._sock.sendall(frames)
-            self.last_used = time.monotonic()
-            self._pings_sent += 1
-            return self._pings_sent
+        """Queue one publish and see it written, by us or by the writer of the moment; its
+        number on this connection. OSError: the connection broke (what was queued is lost)."""
+        with self._queue_lock:
+            self._queue.append(frames)
+            self._queued += 1
+            number = self._queued
+        self._drain()
+        return number
 
-    def await_pong(self, ping: int) -> None:
-        """Read until the server answered PING number `ping` (counted from 1 on this
-        connection)."""
+    def confirm_through(self, number: int) -> None:
+        """Return once the server holds publish `number` and every one before it."""
         with self._read_lock:
-            while self._pongs_seen < ping:
+            if self._confirmed >= number:
+                return
+            with self._write_lock:
+                covered = self._write_queued(b"PING\r\n")
+            self._drain()
+            while True:  # only this reader has a PING out: the next PONG answers it
                 line = self._reader.readline()
                 if line == b"PONG\r\n":
-                    self._pongs_seen += 1
-                elif line == b"PING\r\n":  # the server's keep-alive, due an answer
+                    break
+                if line == b"PING\r\n":  # the server's keep-alive, due an answer
                     with self._write_lock:
-                        self._sock.sendall(b"PONG\r\n")
+                        self._write_queued(b"PONG\r\n")
                 elif not line or line.startswith(b"-ERR"):
                     raise NatsError(line.decode(errors="replace").strip() or "connection closed")
                 # anything else (+OK, INFO updates) needs no answer
+            self._confirmed = covered
+
+    def _drain(self) -> None:
+        """Write what is queued unless a writer is at it. Loops: a publish queued while the
+        writer was finishing is then ours to send."""
+        while self._queue and self._write_lock.acquire(blocking=False):
+            try:
+                self._write_queued()
+            finally:
+                self._write_lock.release()
+
+    def _write_queued(self, after: bytes = b"") -> int:
+        """Write the queue, then `after` (call with the write lock); the publishes written."""
+        with self._queue_lock:
+            frames, self._queue = self._queue, []
+            written = self._queued
+        frames.append(after)
+        try:
+            self._sock.sendall(b"".join(frames))
+        except OSError:
+            self.closed = True
+            raise
+        self.last_used = time.monotonic()
+        return written
 
     def close(self) -> None:
         self.closed = True
@@ -120,15 +156,15 @@ class _Connection:
 
 @dataclass(frozen=True)
 class Receipt:
-    """Events written to a connection, followed by its PING number `ping`."""
+    """Events queued on a connection as its publish number `number`."""
 
     connection: _Connection
-    ping: int
+    number: int
     event_ids: tuple[str, ...]
 
 
 def _frames(events: Sequence[Event]) -> bytes:
-    """HPUB every event (its id as Nats-Msg-Id, for JetStream de-duplication), then PING."""
+    """HPUB every event (its id as Nats-Msg-Id, for JetStream de-duplication)."""
     frames = []
     for event in events:
         headers = f"NATS/1.0\r\nNats-Msg-Id: {event.event_id}\r\n\r\n".encode()
@@ -137,38 +173,30 @@ def _frames(events: Sequence[Event]) -> bytes:
             b"HPUB %s %d %d\r\n%s%s\r\n"
             % (event.subject.encode(), len(headers), len(headers) + len(body), headers, body)
         )
-    frames.append(b"PING\r\n")
     return b"".join(frames)
 
 
 class EventPublisher:
-    """Publishes to NATS on the calling instance's own connection (see the module's
-    docstring)."""
+    """Publishes to NATS on one shared connection (see the module's docstring)."""
 
     def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
         self._url = url
         self._timeout = timeout_seconds
-        self._mine = threading.local()  # .connection: this instance's, once opened
-        self._open: set[_Connection] = set()  # every instance's, for close()
-        self._open_lock = threading.Lock()
+        self._connection: _Connection | None = None
+        self._connect_lock = threading.Lock()
 
     def publish(self, events: Sequence[Event]) -> Receipt | None:
         """Write the events without waiting for the server; None (never an exception) when
-        they could not be written, so the caller leaves them in the outbox for the relay."""
+        no connection took them. Either way, or if the connection breaks before the server
+        has them (confirm tells), they stay in the outbox for the relay."""
         frames = _frames(events)
         # A kept connection may have been closed by the server while idle: one fresh try.
         for attempt in range(2):
-            connection: _Connection | None = getattr(self._mine, "connection", None)
-            if connection is not None and (
-                connection.closed or time.monotonic() - connection.last_used > MAX_IDLE_SECONDS
-            ):
-                self._drop(connection)
-                connection = None
+            connection = None
             try:
-                if connection is None:
-                    connection = self._connect()
-                ping = connection.send(frames)
-                return Receipt(connection, ping, tuple(e.event_id for e in events))
+                connection = self._current()
+                number = connection.send(frames)
+                return Receipt(connection, number, tuple(e.event_id for e in events))
             except OSError as error:
                 self._drop(connection)
                 if attempt == 1:
@@ -178,13 +206,13 @@ class EventPublisher:
     def confirm(self, receipts: Sequence[Receipt]) -> list[Receipt]:
         """The receipts whose events the server has; waits up to the timeout for each
         connection's answer. Events of the others may be lost: they stay for the relay."""
-        last_ping: dict[_Connection, int] = {}
+        last: dict[_Connection, int] = {}
         for receipt in receipts:
-            last_ping[receipt.connection] = max(last_ping.get(receipt.connection, 0), receipt.ping)
+            last[receipt.connection] = max(last.get(receipt.connection, 0), receipt.number)
         failed: set[_Connection] = set()
-        for connection, ping in last_ping.items():
+        for connection, number in last.items():
             try:
-                connection.await_pong(ping)
+                connection.confirm_through(number)
             except (OSError, ValueError) as error:  # ValueError: a closed connection
                 failed.add(connection)
                 self._drop(connection)
@@ -197,22 +225,28 @@ class EventPublisher:
         return receipt is not None and bool(self.confirm([receipt]))
 
     def close(self) -> None:
-        """Close every instance's connection; the next publish opens a fresh one."""
-        with self._open_lock:
-            connections, self._open = self._open, set()
-        for connection in connections:
-            connection.close()
+        self._drop(self._connection)
 
-    def _connect(self) -> _Connection:
-        connection = _Connection(self._url, self._timeout)
-        with self._open_lock:
-            self._open.add(connection)
-        self._mine.connection = connection
-        return connection
+    def _current(self) -> _Connection:
+        """The open connection; a fresh one if it broke or idled too long."""
+        connection = self._connection
+        if connection is not None and not self._stale(connection):
+            return connection
+        with self._connect_lock:
+            connection = self._connection
+            if connection is None or self._stale(connection):
+                self._drop(connection)
+                connection = _Connection(self._url, self._timeout)
+                self._connection = connection
+            return connection
+
+    @staticmethod
+    def _stale(connection: _Connection) -> bool:
+        return connection.closed or time.monotonic() - connection.last_used > MAX_IDLE_SECONDS
 
     def _drop(self, connection: _Connection | None) -> None:
-        """Close `connection`; its owner opens a fresh one on its next publish."""
+        """Close `connection`, and forget it if it is the current one."""
         if connection is not None:
-            with self._open_lock:
-                self._open.discard(connection)
+            if self._connection is connection:
+                self._connection = None
             connection.close()
