@@ -15,6 +15,16 @@ from localcloud.bench import command as bench_command
 from localcloud.cloud import CloudOptions, LocalCloud, default_static_dir
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _up(args: argparse.Namespace) -> int:
     options = CloudOptions(
         port=args.port,
@@ -23,6 +33,7 @@ def _up(args: argparse.Namespace) -> int:
         static_dir=default_static_dir(),
         schedule_seconds=args.schedule_seconds,
         workers=args.workers,
+        instances_per_worker=args.instances_per_worker,
     )
     stop = threading.Event()
 
@@ -57,9 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--workers",
-        type=int,
+        type=_positive,
         default=os.cpu_count() or 1,
         help="processes hosting the functions (default: one per core)",
+    )
+    up.add_argument(
+        "--instances-per-worker",
+        type=_positive,
+        default=CloudOptions.instances_per_worker,
+        help="at most this many warm instances of a function per worker process (default:"
+        " %(default)s; the template's reserved concurrency bounds the total)",
     )
     up.set_defaults(run=_up)
     bench = commands.add_parser(

@@ -53,6 +53,12 @@ class CloudOptions:
     admin_password: str = "flashsale"  # noqa: S105 - the documented local seed
     # 1: the functions run in this process (tests reach into them); N: in N worker processes.
     workers: int = 1
+    # At most this many instances of a function per process (the template's reserved
+    # concurrency still bounds the total). A process runs Python on one CPU at a time: more
+    # instances than a few only wait for the GIL, where waiting is unfair, instead of in the
+    # gateway's line, where it is first come first served. Bench S=1000 p99, paired runs:
+    # 32 instances (the template's share) 330/470/250 ms, 6: 207/153/174 ms, same throughput.
+    instances_per_worker: int = 6
 
 
 def default_static_dir() -> Path | None:
@@ -119,7 +125,11 @@ class LocalCloud:
                 sock.close()  # each worker listens on a socket of its own
             else:
                 os.environ.update(environment)
-                self._host = FunctionHost(self.template, self.options.static_dir)
+                self._host = FunctionHost(
+                    self.template,
+                    self.options.static_dir,
+                    max_instances=self.options.instances_per_worker,
+                )
                 sock.listen(2048)
                 self._host.serve(sock)
             self._start_schedules()
@@ -174,6 +184,7 @@ class LocalCloud:
                     address,
                     index,
                     self.options.workers,
+                    self.options.instances_per_worker,
                     sender,
                 ),
                 name=f"localcloud-worker-{index}",

@@ -37,14 +37,21 @@ class FunctionHost:
         static_dir: Path | None,
         *,
         hosts: int = 1,
+        max_instances: int | None = None,
         shared_cache_url: str | None = None,
     ) -> None:
         """`hosts`: how many hosts share the functions; each gets its share of a function's
         concurrency, so the total of warm instances stays what the template reserves.
+        `max_instances`: at most this many of a function's instances here (see
+        CloudOptions.instances_per_worker).
         `shared_cache_url`: the Redis through which the hosts' gateways share what API Gateway
         keeps once per API (its authorizer cache)."""
+
+        def share(reserved: int) -> int:
+            return min(-(-reserved // hosts), max_instances or reserved)
+
         self.runtimes = {
-            name: FunctionRuntime(replace(spec, concurrency=-(-spec.concurrency // hosts)))
+            name: FunctionRuntime(replace(spec, concurrency=share(spec.concurrency)))
             for name, spec in template.functions.items()
         }
         gateway = Gateway(template, self.runtimes, static_dir, shared_cache_url=shared_cache_url)
@@ -135,6 +142,7 @@ def run_worker(
     address: tuple[str, int],
     index: int,
     workers: int,
+    instances_per_worker: int,
     ready: Connection,
 ) -> None:
     """Worker `index` of `workers`: host every function on its own socket of the port until
@@ -152,6 +160,7 @@ def run_worker(
             load_template(template_path, parameters),
             static_dir,
             hosts=workers,
+            max_instances=instances_per_worker,
             shared_cache_url=parameters["RedisUrl"],
         )
         sock = port_socket(*address)
