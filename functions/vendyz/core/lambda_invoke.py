@@ -8,6 +8,7 @@ HTTP/1.1 on it directly, signed with SigV4 for AWS and LocalStack.
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 import threading
@@ -20,6 +21,12 @@ from vendyz.core.sigv4 import Credentials, sign
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 _INVOKE_HEADERS = {"Content-Type": "application/json", "X-Amz-Invocation-Type": "RequestResponse"}
+
+
+@functools.lru_cache(maxsize=16)
+def _invoke_path(function_name: str) -> str:
+    """Built once per function: an instance invokes the same few functions all its life."""
+    return f"/2015-03-31/functions/{quote(function_name, safe='')}/invocations"
 
 
 class InvokeFailed(Exception):
@@ -184,7 +191,7 @@ class LambdaInvokeClient:
         raise InvokeFailed("the endpoint closed the connection twice without a reply")
 
     def _request(self, function_name: str, payload: bytes) -> bytes:
-        path = f"/2015-03-31/functions/{quote(function_name, safe='')}/invocations"
+        path = _invoke_path(function_name)
         head = f"POST {path} HTTP/1.1\r\n{self._fixed_head}Content-Length: {len(payload)}\r\n"
         if self._credentials is not None:
             signature = sign(

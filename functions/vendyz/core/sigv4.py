@@ -90,7 +90,7 @@ def sign(
     key = _hmac(f"AWS4{credentials.secret_key}".encode(), timestamp[:8])
     for part in (region, service, "aws4_request"):
         key = _hmac(key, part)
-    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    signature = _hmac(key, string_to_sign).hex()
     added["Authorization"] = (
         f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
         f"SignedHeaders={signed_headers}, Signature={signature}"

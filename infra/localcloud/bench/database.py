@@ -28,6 +28,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from localcloud.host import pin_to_one_cpu
 from localcloud.services import DataServiceUrls
 
 BENCH_STOCK = 10_000_000
@@ -276,19 +277,12 @@ def _on_one_cpu() -> Iterator[None]:
     (localcloud.host.pin_to_one_cpu), so the path is measured as it runs there. Free to
     float, the 64 threads handed the GIL across CPUs: 0.64-1.0 x db_limit instead of
     0.91-1.17 in paired runs."""
-    if not hasattr(os, "sched_setaffinity"):
-        yield
-        return
-    allowed = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, {min(allowed)})  # this thread, and the threads it starts
-    except OSError:  # a sandbox may refuse: measured floating, then
-        yield
-        return
+    allowed = pin_to_one_cpu(0)
     try:
         yield
     finally:
-        os.sched_setaffinity(0, allowed)
+        if allowed is not None:
+            os.sched_setaffinity(0, allowed)
 
 
 def reserve_path(urls: DataServiceUrls, clients: int, seconds: float) -> tuple[Measurement, str]:
