@@ -76,7 +76,12 @@ class BenchApi:
         self, count: int, run_id: str, progress: Progress | None = None
     ) -> list[Buyer]:
         """`count` fresh users, registered and logged in `concurrency` at a time (argon2 makes
-        each registration cost real CPU on the server, so more at once gains nothing)."""
+        each registration cost real CPU on the server, so more at once gains nothing).
+
+        Each then reads its profile (GET /auth/me) with its new token, as the web frontend does
+        after a login: a shopper waiting for a sale has made authorized requests before buying,
+        so the timed orders meet the gateway's authorizer cache as in a sale, not a first
+        request per shopper."""
 
         async def one(i: int) -> Buyer:
             email = f"bench-{run_id}-{i}@example.com"
@@ -88,6 +93,9 @@ class BenchApi:
             }
             _data(await self._client.post("/auth/register", json=body), 201, f"register {email}")
             user_id, token = await self.login(email, BUYER_PASSWORD)
+            me = await self._client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+            if _data(me, 200, f"read the profile of {email}").get("userId") != user_id:
+                raise BenchSetupError(f"GET /auth/me as {email} answered for another user")
             return Buyer(user_id, email, token)
 
         return await _bounded(count, self._concurrency, one, progress)
