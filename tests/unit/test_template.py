@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from samtranslator.translator.transform import transform
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 FUNCTIONS_DIR = ROOT / "functions"
+FUNCTIONS_MAKEFILE = FUNCTIONS_DIR / "Makefile"
 AUTHORIZER = "LambdaAuthorizer"
 Template = dict[str, Any]
 
@@ -254,6 +256,35 @@ def test_handler_module_file_exists(function: str, handler: str) -> None:
 
     # THEN the module file is there to be packaged
     assert module_file.is_file(), f"{function}: {module_file.relative_to(ROOT)} is missing"
+
+
+def _makefile_default(variable: str) -> str:
+    found = re.search(rf"^{variable} \?= (\S+)$", FUNCTIONS_MAKEFILE.read_text(), re.MULTILINE)
+    assert found, f"functions/Makefile sets no default {variable}"
+    return found.group(1)
+
+
+def test_every_function_is_built_by_the_functions_makefile(sam_template: Template) -> None:
+    # GIVEN the template's functions
+    functions = resources(sam_template, "AWS::Serverless::Function")
+    # WHEN reading how `sam build` builds each
+    methods = {name: (r.get("Metadata") or {}).get("BuildMethod") for name, r in functions.items()}
+    # THEN every one goes through functions/Makefile (SAM's own build ships no bytecode)
+    assert len(methods) == 5
+    assert set(methods.values()) == {"makefile"}, methods
+
+
+def test_makefile_builds_for_the_templates_runtime_and_architecture(
+    sam_template: Template,
+) -> None:
+    # GIVEN the runtime and architecture the template deploys the functions on
+    function_globals = sam_template["Globals"]["Function"]
+    runtime, [architecture] = function_globals["Runtime"], function_globals["Architectures"]
+    # WHEN reading the Python and CPU functions/Makefile packages for by default
+    python, arch = _makefile_default("PYTHON"), _makefile_default("ARCH")
+    # THEN they are the same: bytecode is per Python version, binary wheels per CPU
+    assert python == runtime  # "python3.12", the interpreter and the runtime's name alike
+    assert arch == {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
 
 
 @pytest.mark.parametrize(
