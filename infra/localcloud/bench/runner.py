@@ -77,7 +77,7 @@ class BenchOptions:
     def validate(self) -> None:
         if not 0 <= self.stock <= 1_000_000:
             raise ValueError("--stock must be between 0 and 1,000,000 (the API's limit)")
-        for name in ("buyers", "concurrency", "users", "quantity", "setup_concurrency"):
+        for name in ("buyers", "concurrency", "users", "quantity", "setup_concurrency", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
         if self.quantity > 100:
