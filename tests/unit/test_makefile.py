@@ -16,7 +16,9 @@ CAN_MAKE_A_VENV = "import sys, ensurepip; sys.exit(sys.version_info < (3, 11))"
 
 def chosen_python(**overrides: str) -> str:
     """The PYTHON variable as make resolves it (its database, printed without running)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHON"} | overrides
+    # Not what an outer `make PYTHON=... test` passes down (MAKEFLAGS) either.
+    inherited = ("PYTHON", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in inherited} | overrides
     printed = subprocess.run(
         ["make", "--no-print-directory", "-pq", ".venv/bin/python"],
         cwd=ROOT,
