@@ -9,6 +9,7 @@ are not. A worker is one more set of warm instances of every function.
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import signal
 import socket
@@ -100,10 +101,11 @@ class FunctionHost:
 
 def _die_with_parent() -> None:
     """SIGTERM when the parent dies, even by SIGKILL: a worker is never left behind."""
-    parent = os.getppid()
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != parent:
+    # A parent that died before the prctl sends nothing: then we have been handed to another.
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
         os._exit(1)
 
 
@@ -177,5 +179,16 @@ def run_worker(
         ready.send(f"failed: {exc!r}")
         raise
     ready.send("ready")
-    stop.wait()
+    # Waits in slices: the kernel may hand SIGTERM to any of the worker's threads, and Python
+    # then runs the handler only once the main thread runs again; an untimed wait would sleep
+    # through it (a worker was seen left behind by a killed `vendyz up` this way).
+    while not stop.wait(timeout=0.2):
+        pass
     host.stop()
+    # An instance may still be inside an invocation that no client waits for (a schedule's
+    # task, say) and that waits on a data service going down with us. Lambda ends such work
+    # with its instance; so does the worker, rather than have the interpreter's exit join the
+    # instance threads until their own timeouts (10 s for a pooled PostgreSQL connection).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x01\x02\xff"
@@ -116,3 +117,9 @@ def record(event: dict[str, Any], context: Any) -> None:
 def reply(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A service-to-service target: a plain JSON result, as the Invoke API returns it."""
     return {"received": event, "function": context.function_name}
+
+
+def stuck(event: dict[str, Any], context: Any) -> None:
+    """Says it started (touches event["started"]), then waits far longer than any test."""
+    Path(event["started"]).touch()
+    time.sleep(600)
