@@ -101,6 +101,29 @@ def test_1000_buyers_for_100_units_sell_exactly_100(
     assert len(confirmed_ids) == 100
 
 
+def test_the_product_page_and_list_follow_a_burst_of_purchases(
+    base_url: str, api: httpx.Client, admin_token: str, crowd: list[str]
+) -> None:
+    # GIVEN a product with 50 units whose page and list entry are cached
+    product_id = create_product(api, admin_token, stock=50)
+
+    def listed_stock() -> int | None:
+        # The newest product is on the last page (the list runs oldest first).
+        total = api.get("/products", params={"page": 1, "limit": 1}).json()["data"]["total"]
+        last = api.get("/products", params={"page": total, "limit": 1}).json()["data"]
+        return next((p["stock"] for p in last["items"] if p["product_id"] == product_id), None)
+
+    assert (stock_of(api, product_id), listed_stock()) == (50, 50)
+    # WHEN 30 buyers take one each at once
+    replies = buy_concurrently(base_url, crowd, product_id, buyers=30)
+    assert Counter(r.status for r in replies) == {201: 30}
+    # THEN both show the 20 left (the cached views go within moments of the last purchase)
+    deadline = time.monotonic() + 5
+    while (stock_of(api, product_id), listed_stock()) != (20, 20) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (stock_of(api, product_id), listed_stock()) == (20, 20)
+
+
 def test_one_idempotency_key_replayed_50_times_concurrently_makes_one_order(
     base_url: str,
     api: httpx.Client,
