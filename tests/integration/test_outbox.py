@@ -207,3 +207,49 @@ def test_publishes_from_many_instances_at_once_all_reach_nats(local_cloud: Local
     assert publisher.confirm(published) == published
     assert sorted(received) == sorted(i for r in published for i in r.event_ids)
     publisher.close()
+
+
+def test_a_burst_of_committed_changes_reaches_nats_and_is_marked_sent(
+    local_cloud: LocalCloud, pool: ConnectionPool[Connection]
+) -> None:
+    assert local_cloud.urls is not None
+    nats_url = local_cloud.urls.nats_url
+    outbox = Outbox("inventory", pool, EventPublisher(nats_url))
+    received: list[str] = []
+    written: list[str] = []
+
+    def instance(name: str) -> None:
+        for n in range(10):
+            with UnitOfWork(pool) as uow:
+                event = outbox.add(uow.conn, "inventory.updated", {"productId": f"{name}-{n}"})
+                uow.commit()
+            written.append(event.event_id)
+            outbox.publish([event])
+
+    async def publish_and_watch() -> None:
+        client = await nats.connect(nats_url)
+
+        async def record(msg: Any) -> None:
+            received.append(json.loads(msg.data)["eventId"])
+
+        await client.subscribe("inventory.updated", cb=record)
+        await client.flush()
+        # GIVEN 4 instances (threads) sharing one outbox
+        threads = [threading.Thread(target=instance, args=(f"b{i}",)) for i in range(4)]
+        # WHEN each commits and publishes 10 changes as fast as it can
+        for thread in threads:
+            thread.start()
+        await asyncio.to_thread(lambda: [t.join() for t in threads])
+        deadline = time.monotonic() + 5
+        while not set(written) <= set(received) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await client.drain()
+
+    asyncio.run(publish_and_watch())
+    # THEN a subscriber got every event, and each row is marked sent within moments
+    assert len(written) == 40
+    assert set(written) <= set(received)
+    deadline = time.monotonic() + 5
+    while any(unsent(pool, e) for e in written) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [e for e in written if unsent(pool, e)]

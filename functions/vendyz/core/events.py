@@ -1,12 +1,12 @@
 """Publishing events to NATS from synchronous Lambda code.
 
-A handler publishes its events after commit without waiting for the server: it queues them
-on the connection and gets a receipt back. `confirm(receipts)`, run off the request path by
-the outbox, then sends a PING on each connection the receipts name; the server answers with a
-PONG once it has processed everything sent before it, so NATS holds those events before they
-are marked sent (one PING per connection and batch, not one per publish); what it cannot
-confirm stays unsent for the relay. That is a few lines of the NATS text protocol on a plain
-socket. Subscribers (tests, the bridge) use nats-py.
+`publish` writes events without waiting for the server and returns a receipt. `confirm(receipts)`
+then sends a PING on each connection the receipts name; the server answers with a PONG once
+it has processed everything sent before it, so NATS holds those events before they are marked
+sent (one PING per connection and batch, not one per publish); what it cannot confirm stays
+unsent for the relay. The outbox does both from a thread of its own, a batch at a time
+(vendyz.core.outbox). That is a few lines of the NATS text protocol on a plain socket.
+Subscribers (tests, the bridge) use nats-py.
 
 One connection per publisher: the local cloud runs a function's instances as threads of one
 process, and they share it. Writes are combined: a publish queues its frames, and whoever
