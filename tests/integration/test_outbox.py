@@ -253,3 +253,39 @@ def test_a_burst_of_committed_changes_reaches_nats_and_is_marked_sent(
     while any(unsent(pool, e) for e in written) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [e for e in written if unsent(pool, e)]
+
+
+def test_a_lone_event_is_written_before_publish_returns(
+    local_cloud: LocalCloud, pool: ConnectionPool[Connection]
+) -> None:
+    assert local_cloud.urls is not None
+    nats_url = local_cloud.urls.nats_url
+    publisher = EventPublisher(nats_url)
+    outbox = Outbox("inventory", pool, publisher)
+    received: list[str] = []
+
+    async def publish_and_watch() -> str:
+        client = await nats.connect(nats_url)
+
+        async def record(msg: Any) -> None:
+            received.append(json.loads(msg.data)["eventId"])
+
+        await client.subscribe("inventory.updated", cb=record)
+        await client.flush()
+        # GIVEN an outbox that has published nothing yet (a quiet spell, as in a deployed
+        # instance that Lambda freezes once it answers)
+        with UnitOfWork(pool) as uow:
+            event = outbox.add(uow.conn, "inventory.updated", {"productId": "lone"})
+            uow.commit()
+        # WHEN it publishes one event
+        outbox.publish([event])
+        # THEN the event is on the wire already: a round trip on the same connection, right
+        # after, finds NATS holding it (it did not wait for the next batch)
+        assert await asyncio.to_thread(publisher.publish_confirmed, [])
+        await client.flush()
+        await asyncio.sleep(0.01)
+        await client.drain()
+        return event.event_id
+
+    event_id = asyncio.run(publish_and_watch())
+    assert event_id in received

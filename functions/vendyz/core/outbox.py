@@ -5,11 +5,12 @@ marked sent. A crash between commit and publish leaves the row unsent and the sc
 publishes it later: every committed change yields its event at least once, and a rolled-back
 change yields none.
 
-Publishing does not hold up the handler: it queues the committed events and answers. A
-thread of the instance's own then publishes what gathered in PUBLISH_BATCH_SECONDS in one
-write, confirms it with NATS (vendyz.core.events) and marks it sent in one UPDATE. A write per
-event woke nats-server twice an order: ~5% of the order path's CPU on the local cloud.
-An instance that stops or is frozen before its batch is out only means the relay publishes
+Publishing does not wait for NATS. The first event after a quiet spell is written at once;
+the events that follow within PUBLISH_BATCH_SECONDS gather, and a thread of the instance's
+own publishes them in one write (a write per event woke nats-server twice an order: ~5% of the
+order path's CPU on the local cloud). The same thread then confirms what was written with NATS
+(vendyz.core.events) and marks it sent, one UPDATE a batch. An instance that stops, or is
+frozen between invocations, before a batch is out or marked only means the relay publishes
 those events later (at least once; each carries its event id, also as the Nats-Msg-Id
 header, for consumers to de-duplicate).
 """
@@ -25,7 +26,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from vendyz.core.db import Connection
-from vendyz.core.events import Event, EventPublisher, new_event
+from vendyz.core.events import Event, EventPublisher, Receipt, new_event
 
 RELAY_BATCH = 500
 # Rows younger than this are left alone: their publisher is still at work on them.
@@ -36,8 +37,8 @@ log = logging.getLogger(__name__)
 
 
 class _BatchPublisher:
-    """Publishes queued events, confirms them with NATS and marks them sent, in batches,
-    from a thread of its own."""
+    """Publishes events (at once after a quiet spell, else in the next batch), then confirms
+    them with NATS and marks them sent, in batches, from a thread of its own."""
 
     def __init__(
         self, pool: ConnectionPool[Connection], publisher: EventPublisher, mark_sql: str
@@ -45,19 +46,32 @@ class _BatchPublisher:
         self._pool = pool
         self._publisher = publisher
         self._mark = mark_sql
-        self._pending: list[Event] = []
+        self._queued: list[Event] = []  # not yet written
+        self._written: list[Receipt] = []  # written, not yet confirmed
+        self._written_at = float("-inf")
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def add(self, events: list[Event]) -> None:
         with self._lock:
-            self._pending.extend(events)
+            now = time.monotonic()
+            at_once = now - self._written_at >= PUBLISH_BATCH_SECONDS
+            if at_once:
+                self._written_at = now
+            else:
+                self._queued.extend(events)
             if self._thread is None:  # started on first use: importing starts no thread
                 self._thread = threading.Thread(
                     target=self._run, name="outbox-publisher", daemon=True
                 )
                 self._thread.start()
+        if at_once:
+            receipt = self._publisher.publish(events)
+            if receipt is None:
+                return  # NATS did not take them: they stay unsent for the relay
+            with self._lock:
+                self._written.append(receipt)
         self._wake.set()
 
     def _run(self) -> None:
@@ -65,14 +79,22 @@ class _BatchPublisher:
             self._wake.wait()
             time.sleep(PUBLISH_BATCH_SECONDS)  # let the batch gather
             with self._lock:
-                batch, self._pending = self._pending, []
+                queued, self._queued = self._queued, []
+                written, self._written = self._written, []
+                if queued:
+                    self._written_at = time.monotonic()
                 self._wake.clear()
             try:
-                if self._publisher.publish_confirmed(batch):
+                receipt = self._publisher.publish(queued) if queued else None
+                if receipt is not None:
+                    written.append(receipt)
+                confirmed = [i for r in self._publisher.confirm(written) for i in r.event_ids]
+                if confirmed:
                     with self._pool.connection() as conn:
-                        conn.execute(self._mark, ([e.event_id for e in batch],))
+                        conn.execute(self._mark, (confirmed,))
             except Exception:  # the rows stay unsent and the relay publishes them again
-                log.warning("could not publish %d outbox events", len(batch), exc_info=True)
+                count = len(queued) + sum(len(r.event_ids) for r in written)
+                log.warning("could not publish %d outbox events", count, exc_info=True)
 
 
 class Outbox:
@@ -100,8 +122,8 @@ class Outbox:
         return event
 
     def publish(self, events: list[Event]) -> None:
-        """After commit: queue the events for the next batch (publish, confirm, mark sent).
-        Whatever NATS does not take stays unsent for the relay."""
+        """After commit: publish (now or in the next batch), then confirm and mark sent in
+        the background. Whatever NATS does not take stays unsent for the relay."""
         if events:
             self._batches.add(events)
 
