@@ -37,6 +37,19 @@ def unsent(pool: ConnectionPool[Connection], event_id: str) -> bool:
     return bool(row["unsent"])
 
 
+async def watch_event_ids(nats_url: str, received: list[str]) -> Any:
+    """A subscriber to inventory.updated that appends each event's id to `received`; it sees
+    everything published after this returns."""
+    client = await nats.connect(nats_url)
+
+    async def record(msg: Any) -> None:
+        received.append(json.loads(msg.data)["eventId"])
+
+    await client.subscribe("inventory.updated", cb=record)
+    await client.flush()
+    return client
+
+
 def test_an_event_nats_did_not_take_is_relayed_later(
     local_cloud: LocalCloud, pool: ConnectionPool[Connection]
 ) -> None:
@@ -128,13 +141,7 @@ def test_publishing_does_not_wait_and_confirm_reports_what_nats_holds(
     received: list[str] = []
 
     async def publish_and_watch() -> tuple[list[Receipt], list[Receipt]]:
-        client = await nats.connect(nats_url)
-
-        async def record(msg: Any) -> None:
-            received.append(json.loads(msg.data)["eventId"])
-
-        await client.subscribe("inventory.updated", cb=record)
-        await client.flush()
+        client = await watch_event_ids(nats_url, received)
         # GIVEN two events written to NATS without waiting for it
         first = publisher.publish([new_event("inventory.updated", {"productId": "a"})])
         second = publisher.publish([new_event("inventory.updated", {"productId": "b"})])
@@ -182,13 +189,7 @@ def test_publishes_from_many_instances_at_once_all_reach_nats(local_cloud: Local
             receipts.append(publisher.publish([event]))
 
     async def publish_and_watch() -> list[Receipt | None]:
-        client = await nats.connect(nats_url)
-
-        async def record(msg: Any) -> None:
-            received.append(json.loads(msg.data)["eventId"])
-
-        await client.subscribe("inventory.updated", cb=record)
-        await client.flush()
+        client = await watch_event_ids(nats_url, received)
         # GIVEN 8 instances (threads, as the local cloud runs them) sharing one publisher
         receipts: list[Receipt | None] = []
         threads = [threading.Thread(target=instance, args=(f"i{i}", receipts)) for i in range(8)]
@@ -227,13 +228,7 @@ def test_a_burst_of_committed_changes_reaches_nats_and_is_marked_sent(
             outbox.publish([event])
 
     async def publish_and_watch() -> None:
-        client = await nats.connect(nats_url)
-
-        async def record(msg: Any) -> None:
-            received.append(json.loads(msg.data)["eventId"])
-
-        await client.subscribe("inventory.updated", cb=record)
-        await client.flush()
+        client = await watch_event_ids(nats_url, received)
         # GIVEN 4 instances (threads) sharing one outbox
         threads = [threading.Thread(target=instance, args=(f"b{i}",)) for i in range(4)]
         # WHEN each commits and publishes 10 changes as fast as it can
@@ -265,13 +260,7 @@ def test_a_lone_event_is_written_before_publish_returns(
     received: list[str] = []
 
     async def publish_and_watch() -> str:
-        client = await nats.connect(nats_url)
-
-        async def record(msg: Any) -> None:
-            received.append(json.loads(msg.data)["eventId"])
-
-        await client.subscribe("inventory.updated", cb=record)
-        await client.flush()
+        client = await watch_event_ids(nats_url, received)
         # GIVEN an outbox that has published nothing yet (a quiet spell, as in a deployed
         # instance that Lambda freezes once it answers)
         with UnitOfWork(pool) as uow:

@@ -53,7 +53,9 @@ class CoalescedInvalidation:
         self._send(*batch)
 
     def _take(self) -> tuple[set[str], set[str]]:
-        """Under the lock: what is gathered, marked as sent now."""
+        """Under the lock: what is gathered, marked as sent now (if anything is)."""
+        if not self._keys and not self._counters:
+            return set(), set()
         batch = self._keys, self._counters
         self._keys, self._counters = set(), set()
         self._sent_at = time.monotonic()
