@@ -12,7 +12,7 @@ from localcloud.http_api import HttpApi
 from localcloud.invoke_api import INVOKE_PATH, InvokeApi
 from localcloud.responses import HttpResponse, Receive, Scope, Send, envelope_error
 from localcloud.runtime import FunctionRuntime
-from localcloud.static_files import StaticFiles
+from localcloud.static_files import StaticFiles, request_host
 from localcloud.template import AppTemplate
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
@@ -81,4 +81,4 @@ class Gateway:
             return await self.invoke_api.handle(unquote(invoke.group("name")), scope, body)
         if path.startswith("/api/"):
             return await self.http_api.handle(scope, body)
-        return self.static_files.get(path)
+        return self.static_files.get(path, request_host(scope))

@@ -137,7 +137,7 @@ function BuyMessage({ buy, productName }: { buy: BuyState; productName: string }
       tone = "good";
       text = (
         <>
-          Confirmed: {quantity} × {productName} is yours. <a href={hrefOf("orders")}>My orders</a>
+          Confirmed: {quantity} of {productName} {quantity === 1 ? "is" : "are"} yours. <a href={hrefOf("orders")}>My orders</a>
         </>
       );
       break;
