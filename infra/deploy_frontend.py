@@ -31,11 +31,9 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
 
 def shop_config(outputs: dict[str, str]) -> dict[str, str]:
     """The API is on the shop's own origin (CloudFront routes /api/*); the WebSocket API is
-    wherever the stack says (its output whose name mentions WebSocket), if it has one."""
-    ws_url = next(
-        (v for k, v in sorted(outputs.items()) if "websocket" in k.lower() and "://" in v), ""
-    )
-    return {"apiUrl": "/api/v1", "wsUrl": ws_url}
+    the stack's WebSocketUrl output, if it has one."""
+    ws_url = outputs.get("WebSocketUrl", "")
+    return {"apiUrl": "/api/v1", "wsUrl": ws_url if ws_url.startswith(("wss://", "ws://")) else ""}
 
 
 def upload(s3: Any, bucket: str, dist: Path, config: dict[str, str]) -> list[str]:

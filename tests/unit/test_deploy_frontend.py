@@ -43,7 +43,13 @@ def test_the_build_and_its_config_reach_the_bucket_with_their_caching(
     (tmp_path / "assets").mkdir()
     (tmp_path / "index.html").write_text("<!doctype html>")
     (tmp_path / "assets" / "index-abc123.js").write_text("console.log(1)")
-    config = deploy.shop_config({"WebSocketUrl": "wss://ws.example/prod", "ApiUrl": "https://x"})
+    config = deploy.shop_config(
+        {
+            "ApiUrl": "https://x/api/v1",
+            "WebSocketConnectionsUrl": "https://ws.example/prod",
+            "WebSocketUrl": "wss://ws.example/prod",
+        }
+    )
     # WHEN it is uploaded
     keys = deploy.upload(s3, BUCKET, tmp_path, config)
     # THEN the asset is cached for good, the index and config revalidated, index.html last

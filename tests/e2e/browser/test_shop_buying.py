@@ -9,8 +9,16 @@ from datetime import timedelta
 import httpx
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.conftest import SCREENSHOTS, NewPage, Watch
-from tests.e2e.shop import card, create_product, orders_of, register, server_now, token_of, unique
+from tests.e2e.browser.conftest import SCREENSHOTS, NewPage, Watch
+from tests.e2e.browser.shop import (
+    card,
+    create_product,
+    orders_of,
+    register,
+    server_now,
+    token_of,
+    unique,
+)
 
 # Moves the page's clock an hour ahead: Date.now() and new Date() alike.
 CLOCK_AN_HOUR_AHEAD = """

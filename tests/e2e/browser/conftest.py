@@ -1,11 +1,17 @@
 """The shop in a real browser: Debian's chromium driven by Playwright (never a browser that
-Playwright downloads), against `vendyz up` serving the frontend build, started here."""
+Playwright downloads), against `vendyz up` serving the frontend build, started here.
+
+Everything here lives for this package only: Playwright's sync API keeps an event loop
+running in the main thread while its browser is open, which the tests after it (asyncio.run)
+must not see."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +27,7 @@ from playwright.sync_api import Response as BrowserResponse
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DIST = ROOT / "frontend" / "dist"
 VENDYZ = ROOT / ".venv" / "bin" / "vendyz"
 CHROMIUM = Path(os.environ.get("VENDYZ_CHROMIUM", "/usr/bin/chromium"))
@@ -49,15 +55,17 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def shop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="package")
+def shop_url() -> Iterator[str]:
     """`vendyz up` as a user starts it (its own data services, the build at `/`)."""
     assert (DIST / "index.html").is_file(), "no frontend build: run `make setup`"
     own_services = ("DATABASE_URL", "REDIS_URL", "NATS_URL")  # unset: it starts its own
     env = {k: v for k, v in os.environ.items() if k not in own_services}
     port = _free_port()
     command = [str(VENDYZ), "up", "--port", str(port), "--workers", "1", "--schedule-seconds", "2"]
-    data_dir = tmp_path_factory.mktemp("shop")
+    # Not under pytest's own temp root: a pytest starting meanwhile makes that 0700 again,
+    # and PostgreSQL's own user (the local cloud runs it as one when root) must get in.
+    data_dir = Path(tempfile.mkdtemp(prefix="vendyz-shop-"))
     process = subprocess.Popen(
         [*command, "--data-dir", str(data_dir)],
         stdin=subprocess.DEVNULL,
@@ -78,27 +86,29 @@ def shop_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 ready.set()
 
     threading.Thread(target=read, name="shop-stdout", daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not ready.wait(0.1):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("vendyz up did not get ready:\n" + "".join(lines[-40:]))
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not ready.wait(0.1):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("vendyz up did not get ready:\n" + "".join(lines[-40:]))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()  # a clean stop: its data services go with it
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shop_api(shop_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{shop_url}/api/v1", timeout=30) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def has_websocket_api(shop_url: str) -> bool:
     """Whether this cloud serves the WebSocket API (the realtime work) at /ws."""
     try:
@@ -108,7 +118,7 @@ def has_websocket_api(shop_url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def has_health_api(shop_api: httpx.Client) -> bool:
     """Whether this cloud answers GET /health (the events work)."""
     return shop_api.get("/health").status_code != 404
@@ -127,7 +137,7 @@ def live_pushes(has_websocket_api: bool) -> None:
         pytest.skip("needs the WebSocket API at /ws (branches realtime + bridge)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     assert CHROMIUM.is_file(), f"no {CHROMIUM}: `make setup` installs Debian's chromium"
     with sync_playwright() as playwright:

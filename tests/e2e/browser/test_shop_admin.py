@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import SCREENSHOTS, NewPage
-from tests.e2e.shop import card, log_in, register, token_of, unique
+from tests.e2e.browser.conftest import SCREENSHOTS, NewPage
+from tests.e2e.browser.shop import card, log_in, register, token_of, unique
 from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, bearer
 
 # Without pushes the grid polls every few seconds; with them a new product may wait for the

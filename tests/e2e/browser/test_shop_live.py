@@ -7,8 +7,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import NewPage
-from tests.e2e.shop import card, create_product, register, unique
+from tests.e2e.browser.conftest import NewPage
+from tests.e2e.browser.shop import card, create_product, register, unique
 
 PUSH_WITHIN_MS = 2_000
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import SCREENSHOTS, NewPage
-from tests.e2e.shop import PASSWORD, card, create_product, register, server_now, unique
+from tests.e2e.browser.conftest import SCREENSHOTS, NewPage
+from tests.e2e.browser.shop import PASSWORD, card, create_product, register, server_now, unique
 
 
 def test_the_sale_grid_shows_price_stock_and_each_sale_state(
