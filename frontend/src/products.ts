@@ -29,13 +29,14 @@ export async function fetchProducts(api: Api): Promise<Product[]> {
   return products;
 }
 
-/** Polls every few seconds while the socket is down; pushes keep it fresh otherwise. */
+/** Polls every few seconds while the socket is down; while it is up pushes keep it fresh,
+ * and a slower poll covers a push that never comes (the bridge down, say). */
 export function useProducts() {
   const { api, socketStatus } = useShop();
   return useQuery({
     queryKey: PRODUCTS_KEY,
     queryFn: () => fetchProducts(api),
-    refetchInterval: socketStatus === "live" ? 30_000 : 3_000,
+    refetchInterval: socketStatus === "live" ? 10_000 : 3_000,
   });
 }
 
