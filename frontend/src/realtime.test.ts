@@ -69,12 +69,14 @@ describe("LiveSocket", () => {
       },
     });
     live.start();
-    // WHEN it opens and a stock push arrives
+    // WHEN it opens, THEN it asks for every product, and is not live before a push comes
     sockets[0]!.onopen?.();
-    sockets[0]!.onmessage?.({ data: '{"type":"stock","productId":"p","stock":3,"soldOut":false}' });
-    // THEN it asked for every product, and the push reached the app
+    sockets[0]!.onmessage?.({ data: '{"type":"subscribed","products":[]}' });
     expect(sockets[0]!.url).toBe("ws://shop/ws?token=t%20k");
     expect(JSON.parse(sockets[0]!.sent[0]!)).toEqual({ action: "subscribe", products: [] });
+    expect(statuses).toEqual(["connecting"]);
+    // WHEN a stock push arrives, THEN it is live and the push reached the app
+    sockets[0]!.onmessage?.({ data: '{"type":"stock","productId":"p","stock":3,"soldOut":false}' });
     expect(messages).toEqual([{ type: "stock", productId: "p", stock: 3, soldOut: false, at: undefined }]);
     // WHEN the connection drops, THEN it is down and a new socket comes after the backoff
     sockets[0]!.onclose?.();

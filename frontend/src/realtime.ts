@@ -125,16 +125,23 @@ export class LiveSocket {
     this.options.onStatus("connecting");
     const socket = (this.options.createSocket ?? ((u) => new WebSocket(u)))(url);
     this.socket = socket;
+    let pushing = false;
     socket.onopen = () => {
       this.attempt = 0;
       socket.send(JSON.stringify({ action: "subscribe", products: [] }));
       this.keepaliveTimer = setInterval(() => socket.send(JSON.stringify({ action: "ping" })), KEEPALIVE_MS);
-      this.options.onStatus("live");
     };
     socket.onmessage = (event: MessageEvent) => {
       if (typeof event.data !== "string") return;
       const message = parseLiveMessage(event.data);
-      if (message) this.options.onMessage(message);
+      if (!message) return;
+      // Live once pushes flow (health comes on connect): an open socket whose pushes never
+      // come (the bridge down) leaves the app polling.
+      if (!pushing) {
+        pushing = true;
+        this.options.onStatus("live");
+      }
+      this.options.onMessage(message);
     };
     socket.onclose = () => {
       if (this.socket !== socket) return;

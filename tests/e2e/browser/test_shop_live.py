@@ -23,7 +23,7 @@ def test_a_watcher_sees_sold_out_within_2_s_of_the_last_unit_selling(
     buyer = new_page(viewport={"width": 1280, "height": 900})
     register(buyer)
     watcher = new_page(viewport={"width": 1280, "height": 900})
-    watcher.goto("/")
+    # (live: pushes reach the page, so the bridge knows its connection)
     for page in (buyer, watcher):
         page.goto("/")
         expect(page.get_by_text("Live updates on")).to_be_visible()
