@@ -38,6 +38,7 @@ describe("reconnectDelayMs", () => {
 class FakeSocket {
   sent: string[] = [];
   closed = false;
+  readyState = 0; // CONNECTING
   onopen: (() => void) | null = null;
   onmessage: ((event: { data: unknown }) => void) | null = null;
   onclose: (() => void) | null = null;
@@ -70,6 +71,7 @@ describe("LiveSocket", () => {
     });
     live.start();
     // WHEN it opens, THEN it asks for every product, and is not live before a push comes
+    sockets[0]!.readyState = 1;
     sockets[0]!.onopen?.();
     sockets[0]!.onmessage?.({ data: '{"type":"subscribed","products":[]}' });
     expect(sockets[0]!.url).toBe("ws://shop/ws?token=t%20k");
@@ -83,7 +85,11 @@ describe("LiveSocket", () => {
     expect(statuses).toEqual(["connecting", "live", "down"]);
     vi.advanceTimersByTime(1_400);
     expect(sockets).toHaveLength(2);
+    // WHEN it is stopped while still connecting, THEN it closes once open (closing a
+    // connecting socket makes the browser log an error)
     live.stop();
+    expect(sockets[1]!.closed).toBe(false);
+    sockets[1]!.onopen?.();
     expect(sockets[1]!.closed).toBe(true);
     vi.useRealTimers();
   });

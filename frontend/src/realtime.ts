@@ -86,6 +86,9 @@ export interface LiveSocketOptions {
   createSocket?: (url: string) => WebSocket;
 }
 
+/** WebSocket.CONNECTING (the global is missing where the unit tests run). */
+const CONNECTING = 0;
+
 /** API Gateway closes a WebSocket idle for 10 minutes; a ping well within keeps it. */
 const KEEPALIVE_MS = 5 * 60_000;
 
@@ -165,9 +168,11 @@ export class LiveSocket {
     this.clearTimers();
     const socket = this.socket;
     this.socket = null;
-    if (socket) {
-      socket.onclose = null;
-      socket.close();
-    }
+    if (!socket) return;
+    socket.onclose = null;
+    socket.onmessage = null;
+    // Closing a socket still connecting makes the browser log an error: close it once open.
+    if (socket.readyState === CONNECTING) socket.onopen = () => socket.close();
+    else socket.close();
   }
 }
