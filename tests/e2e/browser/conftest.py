@@ -7,6 +7,7 @@ must not see."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -34,6 +35,8 @@ CHROMIUM = Path(os.environ.get("VENDYZ_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 READY_MARK = "local cloud ready"
 READY_TIMEOUT_S = 90.0
+# The bridge pushes health to a new connection at once and every few seconds after.
+PUSH_PROBE_S = 8.0
 # This machine's network is closed: without these Chromium keeps trying Google's hosts.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -124,6 +127,23 @@ def has_health_api(shop_api: httpx.Client) -> bool:
     return shop_api.get("/health").status_code != 404
 
 
+@pytest.fixture(scope="package")
+def pushes_flow(shop_url: str, has_websocket_api: bool) -> bool:
+    """Whether the NATS bridge pushes to WebSocket clients: it sends health on connect."""
+    if not has_websocket_api:
+        return False
+    deadline = time.monotonic() + PUSH_PROBE_S
+    try:
+        with connect(shop_url.replace("http", "ws", 1) + "/ws", open_timeout=5) as client:
+            client.send(json.dumps({"action": "subscribe", "products": []}))
+            while (left := deadline - time.monotonic()) > 0:
+                if json.loads(client.recv(timeout=left)).get("type") == "health":
+                    return True
+    except (OSError, TimeoutError, WebSocketException):
+        return False
+    return False
+
+
 @pytest.fixture
 def health_api(has_health_api: bool) -> None:
     if not has_health_api:
@@ -131,10 +151,11 @@ def health_api(has_health_api: bool) -> None:
 
 
 @pytest.fixture
-def live_pushes(has_websocket_api: bool) -> None:
-    """For the tests whose promise is a push within seconds: they need the WebSocket API."""
-    if not has_websocket_api:
-        pytest.skip("needs the WebSocket API at /ws (branches realtime + bridge)")
+def live_pushes(pushes_flow: bool) -> None:
+    """For the tests whose promise is a push within seconds: they need the WebSocket API
+    and the NATS bridge behind it."""
+    if not pushes_flow:
+        pytest.skip("needs pushes: the WebSocket API (realtime) and the NATS bridge (bridge)")
 
 
 @pytest.fixture(scope="package")
