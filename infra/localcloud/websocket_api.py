@@ -49,6 +49,17 @@ UNAUTHORIZED = {"message": "Unauthorized"}
 INTERNAL_ERROR = {"message": "Internal server error"}
 
 
+class _RefusalIsNotAnError(logging.Filter):
+    """uvicorn logs a handshake answered with an HTTP response (its own denial extension) as if
+    the app had returned without a handshake; a refused $connect is no error of the gateway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+_REFUSAL_FILTER = _RefusalIsNotAnError()
+
+
 class Refused(Exception):
     """The handshake is answered with this HTTP status instead of an upgrade."""
 
@@ -124,6 +135,7 @@ class WebSocketApi:
         self.max_connection_seconds = max_connection_seconds
         self.worker_tag = relay.worker_tag if relay is not None else os.urandom(WORKER_TAG_BYTES)
         self.connections: dict[str, LiveConnection] = {}
+        logging.getLogger("uvicorn.error").addFilter(_REFUSAL_FILTER)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
