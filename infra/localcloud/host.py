@@ -78,9 +78,9 @@ class FunctionHost:
                 lifespan="off",
                 http="httptools",
                 # API Gateway's WebSocket limits: 128 KB a message, 32 KB a frame (websockets'
-                # (message, fragment) limit pair; over either the client gets close 1009), no
-                # compression, so a frame is measured as sent, and no server pings (AWS sends
-                # none: a silent client is closed by the idle timeout instead).
+                # (message, fragment) limit pair; over either the client gets close 1009), with
+                # no compression, so a frame is measured as sent; and no server pings: a silent
+                # client is closed by API Gateway's idle timeout (websocket_api.py) instead.
                 ws="websockets-sansio",
                 ws_max_size=(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES),  # type: ignore[arg-type]
                 ws_per_message_deflate=False,

@@ -20,7 +20,9 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from localcloud.host import FunctionHost
+from localcloud.runtime import FunctionRuntime
 from localcloud.template import AppTemplate, FunctionSpec
+from localcloud.websocket_api import WebSocketApi
 from localcloud.websocket_template import WebSocketApiSpec, WebSocketRoute
 from tests.unit import fake_ws_handlers
 
@@ -334,5 +336,52 @@ def test_idle_connection_is_closed_going_away(impatient_server: str) -> None:
 
     # THEN the gateway closes it with 1001 and $disconnect is told so
     assert code == 1001
+    closed = recorded(on_connection("DISCONNECT", conn_id))["requestContext"]
+    assert closed["disconnectStatusCode"] == 1001
+
+
+def test_a_busy_connection_still_ends_at_the_maximum_duration() -> None:
+    # GIVEN the WebSocket API with a maximum connection duration of 0.3 s (AWS: 2 hours)
+    template = _template()
+    assert template.websocket is not None
+    runtimes = {name: FunctionRuntime(spec) for name, spec in template.functions.items()}
+    api = WebSocketApi(template.websocket, runtimes, max_connection_seconds=0.3)
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b""}
+
+    async def scenario() -> list[dict[str, Any]]:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        await inbox.put({"type": "websocket.connect"})
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message["type"] == "websocket.close":  # as uvicorn reports its own close
+                await inbox.put({**message, "type": "websocket.disconnect"})
+
+        async def chatter() -> None:  # WHEN the client never stops talking
+            while True:
+                await inbox.put({"type": "websocket.receive", "text": "still here"})
+                await asyncio.sleep(0.05)
+
+        talking = asyncio.create_task(chatter())
+        try:
+            await api.handle(scope, inbox.get, send)
+        finally:
+            talking.cancel()
+        return sent
+
+    try:
+        sent = run(scenario)
+    finally:
+        for runtime in runtimes.values():
+            runtime.shutdown()
+
+    # THEN the gateway still closes it, going away, and $disconnect is told so
+    closes = [m for m in sent if m["type"] == "websocket.close"]
+    assert [(m["code"], m["reason"]) for m in closes] == [(1001, "Going away")]
+    (accepted,) = [m for m in sent if m["type"] == "websocket.accept"]
+    assert sent.index(accepted) < sent.index(closes[0])
+    replies = [json.loads(m["text"]) for m in sent if m["type"] == "websocket.send"]
+    conn_id = replies[0]["requestContext"]["connectionId"]
     closed = recorded(on_connection("DISCONNECT", conn_id))["requestContext"]
     assert closed["disconnectStatusCode"] == 1001
