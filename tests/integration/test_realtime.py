@@ -34,17 +34,21 @@ def cache(local_cloud: LocalCloud) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="module")
-def connections(local_cloud: LocalCloud) -> Any:
+def management_client(cloud: LocalCloud) -> Any:
     """boto3's management API client on the local stage URL, signing with made-up keys."""
     return boto3.client(
         "apigatewaymanagementapi",
-        endpoint_url=f"{local_cloud.base_url}/ws",
+        endpoint_url=f"{cloud.base_url}/ws",
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",
         config=Config(retries={"max_attempts": 1}),
     )
+
+
+@pytest.fixture(scope="module")
+def connections(local_cloud: LocalCloud) -> Any:
+    return management_client(local_cloud)
 
 
 def run(test: Callable[[], Awaitable[Any]]) -> Any:
