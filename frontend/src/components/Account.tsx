@@ -26,23 +26,29 @@ function useLogin() {
   };
 }
 
-export function LoginForm() {
-  const login = useLogin();
+/** A form whose action answers an error message, or null once done (then: to the sale). */
+function useFormAction(action: (form: FormData) => Promise<string | null>) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-
   async function onSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const form = new FormData(event.currentTarget);
     setBusy(true);
-    const failed = await login(String(form.get("email")), String(form.get("password")));
+    const failed = await action(new FormData(event.currentTarget));
     setBusy(false);
     setError(failed);
     if (!failed) navigate("sale");
   }
+  return { error, busy, onSubmit: (event: FormEvent<HTMLFormElement>) => void onSubmit(event) };
+}
+
+export function LoginForm() {
+  const login = useLogin();
+  const { error, busy, onSubmit } = useFormAction((form) =>
+    login(String(form.get("email")), String(form.get("password"))),
+  );
 
   return (
-    <form className="panel form" aria-labelledby="login-heading" onSubmit={(e) => void onSubmit(e)}>
+    <form className="panel form" aria-labelledby="login-heading" onSubmit={onSubmit}>
       <h2 id="login-heading">Log in</h2>
       <label>
         Email
@@ -66,28 +72,19 @@ export function LoginForm() {
 export function RegisterForm() {
   const { api } = useShop();
   const login = useLogin();
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function onSubmit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
+  const { error, busy, onSubmit } = useFormAction(async (form) => {
     const body = {
       email: String(form.get("email")),
       password: String(form.get("password")),
       firstName: String(form.get("firstName")),
       lastName: String(form.get("lastName")),
     };
-    setBusy(true);
     const { error: refused } = await api.POST("/api/v1/auth/register", { body });
-    const failed = refused ? messageOf(refused, "Could not create the account") : await login(body.email, body.password);
-    setBusy(false);
-    setError(failed);
-    if (!failed) navigate("sale");
-  }
+    return refused ? messageOf(refused, "Could not create the account") : login(body.email, body.password);
+  });
 
   return (
-    <form className="panel form" aria-labelledby="register-heading" onSubmit={(e) => void onSubmit(e)}>
+    <form className="panel form" aria-labelledby="register-heading" onSubmit={onSubmit}>
       <h2 id="register-heading">Create an account</h2>
       <label>
         First name

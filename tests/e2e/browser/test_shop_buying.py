@@ -4,6 +4,7 @@ refusal shown as a state, and the sale window timed by the server's clock."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -83,6 +84,25 @@ def test_a_double_click_on_buy_places_one_order_and_the_limit_is_then_shown(
     assert statuses == ["CONFIRMED", "FAILED"]
 
 
+def intercept_first_order(page: Page, first: Callable[[Route], None]) -> list[str | None]:
+    """The page's first POST /orders goes to `first`, the rest to the API; returns the
+    Idempotency-Key each of them carried."""
+    keys: list[str | None] = []
+
+    def handle(route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            first(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/orders", handle)
+    return keys
+
+
 def test_a_buy_whose_reply_is_lost_is_retried_with_the_same_key_and_places_one_order(
     page: Page, shop_api: httpx.Client, watch: Watch
 ) -> None:
@@ -90,21 +110,13 @@ def test_a_buy_whose_reply_is_lost_is_retried_with_the_same_key_and_places_one_o
     name = unique("Lost Reply Hoodie")
     product_id = create_product(shop_api, name, stock=3)
     register(page)
-    keys: list[str | None] = []
 
-    def drop_first_reply(route: Route) -> None:
-        if route.request.method != "POST":
-            route.continue_()
-            return
-        keys.append(route.request.headers.get("idempotency-key"))
-        if len(keys) == 1:
-            route.fetch()  # the order reaches the API
-            route.abort("connectionreset")  # and its reply never reaches the page
-        else:
-            route.continue_()
+    def reply_lost(route: Route) -> None:
+        route.fetch()  # the order reaches the API
+        route.abort("connectionreset")  # and its reply never reaches the page
 
     watch.provoke("/api/v1/orders")
-    page.route("**/api/v1/orders", drop_first_reply)
+    keys = intercept_first_order(page, reply_lost)
     page.goto("/")
     # WHEN the shopper clicks Buy once
     card(page, name).get_by_role("button", name=f"Buy {name}").click()
@@ -123,29 +135,20 @@ def test_a_503_is_retried_after_its_retry_after_and_a_429_is_shown_as_throttled(
     name = unique("Busy Jacket")
     product_id = create_product(shop_api, name, stock=3)
     register(page)
-    replies: list[int] = []
     busy = {"success": False, "message": "Retry", "data": {"orderId": None, "status": "PENDING"}}
-
-    def first_busy(route: Route) -> None:
-        if route.request.method != "POST":
-            route.continue_()
-            return
-        replies.append(503 if not replies else 201)
-        if len(replies) == 1:
-            route.fulfill(status=503, headers={"Retry-After": "1"}, json=busy)
-        else:
-            route.continue_()
-
     watch.provoke("/api/v1/orders")
-    page.route("**/api/v1/orders", first_busy)
+    keys = intercept_first_order(
+        page, lambda route: route.fulfill(status=503, headers={"Retry-After": "1"}, json=busy)
+    )
     page.goto("/")
     status = card(page, name).get_by_role("status")
     # WHEN the shopper clicks Buy
     card(page, name).get_by_role("button", name=f"Buy {name}").click()
-    # THEN they are told it is busy, then it is confirmed, with one order
+    # THEN they are told it is busy, then it is confirmed, with one order (the same key twice)
     expect(status).to_contain_text("Busy, retrying in 1 s")
     expect(status).to_contain_text("Confirmed")
-    assert replies == [503, 201]
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
     assert len(orders_of(shop_api, token_of(page), product_id)) == 1
 
     # GIVEN the API now throttles the shopper (429, Retry-After: 7)
