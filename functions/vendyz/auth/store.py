@@ -1,5 +1,5 @@
-"""SQL for the auth schema, and nothing else (the authorizer's revocation fallback uses it too:
-the authorizer is auth's second function, on auth's own schema)."""
+"""SQL for the auth schema, and nothing else (the authorizer's one read of it, the revocation
+fallback, is vendyz.core.revocations)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,20 @@ _USER = "user_id::text AS user_id, email, first_name, last_name, role"
 
 
 def insert_user(
-    conn: Connection, *, email: str, password_hash: str, first_name: str, last_name: str
+    conn: Connection,
+    *,
+    email: str,
+    password_hash: str,
+    first_name: str,
+    last_name: str,
+    role: str = "USER",
 ) -> Row | None:
-    """The new USER, or None when the email is taken (one statement, no race)."""
+    """The new user, or None when the email is taken (one statement, no race)."""
     return conn.execute(
         "INSERT INTO auth.users (email, password_hash, first_name, last_name, role)"
-        " VALUES (%s, %s, %s, %s, 'USER') ON CONFLICT (email) DO NOTHING"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (email) DO NOTHING"
         f" RETURNING {_USER}",
-        (email, password_hash, first_name, last_name),
+        (email, password_hash, first_name, last_name, role),
     ).fetchone()
 
 
@@ -49,11 +55,6 @@ def revoke(conn: Connection, *, jti: str, user_id: str, expires_at: datetime) ->
         " ON CONFLICT (jti) DO NOTHING",
         (jti, user_id, expires_at),
     )
-
-
-def is_revoked(conn: Connection, jti: str) -> bool:
-    row = conn.execute("SELECT 1 AS hit FROM auth.revoked_tokens WHERE jti = %s", (jti,)).fetchone()
-    return row is not None
 
 
 def live_revocations(conn: Connection, *, limit: int) -> list[Row]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.core.contracts.inventory_pb2 import ReserveStockRequest, ReserveStockResponse
 from vendyz.core.entry import lambda_entry
@@ -17,6 +20,12 @@ SERVICE = "inventory"
 instance = open_instance(SERVICE)
 service = InventoryService(instance.pool, instance.cache, instance.publisher)
 
+
+def on_demo_products_resource(event: dict[str, Any], _: LambdaContext) -> dict[str, str]:
+    # Delete: the products stay with the database, which outlives the stack.
+    return {} if event["RequestType"] == "Delete" else service.seed_demo_products()
+
+
 handler = lambda_entry(
     instance.obs,
     app=create_inventory_app(service, RevocationList(instance.cache)),
@@ -28,5 +37,7 @@ handler = lambda_entry(
     tasks={
         "heartbeat": instance.heartbeat,
         "reconcile": lambda: {"relayed": service.relay_outbox()},
+        "seed-demo-products": service.seed_demo_products,
     },
+    custom_resource=on_demo_products_resource,
 )
