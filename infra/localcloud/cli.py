@@ -119,11 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the migration files' hash into template.yaml (MigrationsHash)",
     )
-    migrate.add_argument(
-        "--check-template",
-        action="store_true",
-        help="fail if template.yaml's MigrationsHash is not the files' hash",
-    )
     migrate.set_defaults(run=_migrate)
     bench = commands.add_parser(
         "bench",

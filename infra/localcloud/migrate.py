@@ -52,16 +52,11 @@ def migrations_hash() -> str:
     return migrations_hash(load_migrations(MIGRATIONS_DIR))
 
 
-def templates_hash(template_path: Path = TEMPLATE) -> str:
-    found = _HASH_LINE.search(template_path.read_text())
-    if found is None:
-        raise ValueError(f"{template_path.name} has no MigrationsHash property")
-    return found.group(2)
-
-
 def stamp_template(template_path: Path = TEMPLATE) -> str:
     """Write the current hash into the template; returns it."""
     current = migrations_hash()
     text = template_path.read_text()
+    if _HASH_LINE.search(text) is None:
+        raise ValueError(f"{template_path.name} has no MigrationsHash property")
     template_path.write_text(_HASH_LINE.sub(lambda m: m.group(1) + current, text, count=1))
     return current

@@ -140,9 +140,12 @@ class MigrationService:
         migrations = load_migrations(self._directory)
         by_version = {m.version: m for m in migrations}
         budget_ms = max(time_left_ms - REPORT_MARGIN_MS, 1_000)
-        with psycopg.connect(
-            self._database_url, autocommit=True, connect_timeout=max(budget_ms // 1000, 1)
-        ) as conn, conn.transaction():
+        with (
+            psycopg.connect(
+                self._database_url, autocommit=True, connect_timeout=max(budget_ms // 1000, 1)
+            ) as conn,
+            conn.transaction(),
+        ):
             store.limit_waits(conn, budget_ms)
             store.lock(conn)
             store.ensure_history(conn)
