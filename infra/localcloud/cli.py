@@ -60,16 +60,6 @@ def _migrate(args: argparse.Namespace) -> int:
     if args.stamp_template:
         print(migrate.stamp_template())
         return 0
-    if args.check_template:
-        current, stamped = migrate.migrations_hash(), migrate.templates_hash()
-        if current != stamped:
-            print(
-                f"vendyz migrate: template.yaml's MigrationsHash is {stamped}, the files'"
-                f" {current}: run `make migrations-hash`",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
     if not args.database_url:
         print("vendyz migrate: --database-url (or DATABASE_URL) is required", file=sys.stderr)
         return 2
