@@ -49,15 +49,20 @@ def _names(resources: list[CustomResource]) -> set[str]:
 
 
 @contextmanager
-def _response_url() -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
-    """A loopback URL that records the JSON PUT to each path, like CloudFormation's S3 URL."""
+def response_urls() -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
+    """A loopback base URL that records the JSON PUT to each path below it, as CloudFormation
+    reads the answer from its pre-signed S3 URL: (base URL, {path: answer}). As S3 would, it
+    refuses a PUT with a Content-Type, which the URL is not signed for."""
     answers: dict[str, dict[str, Any]] = {}
 
     class Receiver(BaseHTTPRequestHandler):
         def do_PUT(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
-            answers[self.path] = json.loads(self.rfile.read(length))
-            self.send_response(200)
+            body = self.rfile.read(length)
+            signed_for_it = not self.headers.get("Content-Type")
+            if signed_for_it:
+                answers[self.path] = json.loads(body)
+            self.send_response(200 if signed_for_it else 403)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -77,7 +82,7 @@ def _response_url() -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
 def provision(template: AppTemplate, base_url: str) -> dict[str, dict[str, Any]]:
     """Create every custom resource; returns each one's Data. ProvisioningFailed otherwise."""
     created: dict[str, dict[str, Any]] = {}
-    with _response_url() as (receiver, answers):
+    with response_urls() as (receiver, answers):
         for resource in in_dependency_order(template.custom_resources):
             request_id = str(uuid.uuid4())
             event = {

@@ -1,6 +1,6 @@
 """The migrate function as CloudFormation drives it: Create / Update / Delete events of the
 Custom::Migrations resource, against a fresh PostgreSQL database each, with the ResponseURL
-served by the test (as CloudFormation's pre-signed S3 URL would receive the answer)."""
+served by the test (as CloudFormation's pre-signed S3 URL receives the answer)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,61 +22,13 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from localcloud.cloud import LocalCloud
+from localcloud.provision import response_urls
 from localcloud.runtime import LambdaContext
 from vendyz.migrate.service import MIGRATIONS_DIR, MigrationService
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDYZ = ROOT / ".venv" / "bin" / "vendyz"
 SHIPPED = ["0001_schemas", "0003_auth", "R__reserve_stock"]
-Uses = Callable[..., None]
-Invokes = Callable[[dict[str, Any]], Any]
-
-
-@dataclass
-class CloudFormation:
-    """Stands where CloudFormation's ResponseURL points: records each PUT."""
-
-    base_url: str
-    answers: list[dict[str, Any]] = field(default_factory=list)
-    content_types: list[str | None] = field(default_factory=list)
-
-    def event(self, request_type: str, **extra: Any) -> dict[str, Any]:
-        request_id = str(uuid.uuid4())
-        return {
-            "RequestType": request_type,
-            "ServiceToken": "arn:aws:lambda:us-east-1:000000000000:function:MigrateFunction",
-            "ResponseURL": f"{self.base_url}/cfn-response/{request_id}",
-            "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/vendyz-test/1",
-            "RequestId": request_id,
-            "ResourceType": "Custom::Migrations",
-            "LogicalResourceId": "Migrations",
-            "ResourceProperties": {"MigrationsHash": "abc"},
-            **extra,
-        }
-
-
-@pytest.fixture
-def cloudformation() -> Iterator[CloudFormation]:
-    received = CloudFormation("")
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.answers.append(json.loads(body))
-            received.content_types.append(self.headers.get("Content-Type"))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    received.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield received
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -92,45 +43,73 @@ def fresh_database(local_cloud: LocalCloud) -> Iterator[str]:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-@pytest.fixture
-def migrate_function(local_cloud: LocalCloud) -> ModuleType:
-    """MigrateFunction's handler module, imported once its environment is set (as in Lambda;
-    the local cloud has imported it already)."""
-    return importlib.import_module("vendyz.migrate.handler")
+@dataclass
+class Stack:
+    """A stack whose Migrations resource MigrateFunction serves, against one database."""
+
+    database: str
+    function: ModuleType
+    response_base: str
+    received: dict[str, dict[str, Any]]
+    monkeypatch: pytest.MonkeyPatch
+    scratch: Path
+
+    def ship(self, directory: Path = MIGRATIONS_DIR) -> None:
+        """The function as deployed with `directory` as its migrations."""
+        service = MigrationService(self.database, directory)
+        self.monkeypatch.setattr(self.function, "service", service)
+
+    def send(self, request_type: str) -> dict[str, Any]:
+        """One CloudFormation event to the handler; returns the answer it PUT."""
+        request_id = str(uuid.uuid4())
+        event = {
+            "RequestType": request_type,
+            "ServiceToken": "arn:aws:lambda:us-east-1:000000000000:function:MigrateFunction",
+            "ResponseURL": f"{self.response_base}/{request_id}",
+            "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/vendyz-test/1",
+            "RequestId": request_id,
+            "ResourceType": "Custom::Migrations",
+            "LogicalResourceId": "Migrations",
+            "ResourceProperties": {"MigrationsHash": "abc"},
+        }
+        if request_type != "Create":
+            event["PhysicalResourceId"] = "Migrations"
+        context = LambdaContext(
+            function_name="MigrateFunction",
+            memory_limit_in_mb=512,
+            invoked_function_arn=event["ServiceToken"],
+            aws_request_id=str(uuid.uuid4()),
+            deadline=time.monotonic() + 60,
+        )
+        self.function.handler(event, context)
+        answer = self.received.pop(f"/{request_id}")
+        assert answer["RequestId"] == request_id
+        assert answer["StackId"] == event["StackId"]
+        return answer
+
+    def update_shipping(self, **files: str) -> dict[str, Any]:
+        """Update with the shipped migrations plus `files` (name without .sql -> text)."""
+        directory = self.scratch / uuid.uuid4().hex
+        shutil.copytree(MIGRATIONS_DIR, directory)
+        for name, text in files.items():
+            (directory / f"{name}.sql").write_text(text)
+        self.ship(directory)
+        return self.send("Update")
 
 
 @pytest.fixture
-def use_database(
-    migrate_function: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., None]:
-    """use_database(url, directory): the function's instance as deployed against `url` (its
-    DATABASE_URL), shipping `directory` as its migrations."""
-
-    def use(url: str, directory: Path = MIGRATIONS_DIR) -> None:
-        monkeypatch.setattr(migrate_function, "service", MigrationService(url, directory))
-
-    return use
-
-
-@pytest.fixture
-def invoke(migrate_function: ModuleType) -> Callable[[dict[str, Any]], Any]:
-    """invoke(event): one invocation of the function, with a minute to run."""
-
-    def run(event: dict[str, Any]) -> Any:
-        return _invoke(migrate_function, event)
-
-    return run
-
-
-def _invoke(function: ModuleType, event: dict[str, Any], timeout_seconds: float = 60) -> Any:
-    context = LambdaContext(
-        function_name="MigrateFunction",
-        memory_limit_in_mb=512,
-        invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:MigrateFunction",
-        aws_request_id=str(uuid.uuid4()),
-        deadline=time.monotonic() + timeout_seconds,
-    )
-    return function.handler(event, context)
+def stack(
+    local_cloud: LocalCloud,
+    fresh_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[Stack]:
+    # The handler module as the local cloud imported it, its environment set first (as Lambda).
+    function = importlib.import_module("vendyz.migrate.handler")
+    with response_urls() as (base, received):
+        deployed = Stack(fresh_database, function, base, received, monkeypatch, tmp_path)
+        deployed.ship()
+        yield deployed
 
 
 def schema_of(url: str) -> dict[str, Any]:
@@ -156,108 +135,68 @@ def schema_of(url: str) -> dict[str, Any]:
     }
 
 
-def shipped_copy(tmp_path: Path) -> Path:
-    directory = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, directory)
-    return directory
-
-
-def test_create_applies_every_migration_and_answers_success(
-    cloudformation: CloudFormation, fresh_database: str, use_database: Uses, invoke: Invokes
-) -> None:
+def test_create_applies_every_migration_and_answers_success(stack: Stack) -> None:
     # GIVEN an empty database and the function deployed against it
-    use_database(fresh_database)
     # WHEN CloudFormation creates the Migrations resource
-    event = cloudformation.event("Create")
-    invoke(event)
-    # THEN it got one SUCCESS answer for this request, naming what was applied
-    (answer,) = cloudformation.answers
+    answer = stack.send("Create")
+    # THEN it answers SUCCESS (with no Content-Type, which the URL is signed for), naming
+    # what was applied, under a physical id that stays the same
     assert answer["Status"] == "SUCCESS", answer
-    assert answer["RequestId"] == event["RequestId"]
-    assert answer["StackId"] == event["StackId"]
-    assert answer["LogicalResourceId"] == "Migrations"
-    assert answer["PhysicalResourceId"] == "Migrations"
+    assert (answer["LogicalResourceId"], answer["PhysicalResourceId"]) == ("Migrations",) * 2
     assert answer["Data"]["Applied"] == ",".join(SHIPPED)
-    # (the pre-signed URL is signed for an empty Content-Type)
-    assert cloudformation.content_types == [""]
     # AND the schema is there: every service's tables, the reservation function, the history
-    schema = schema_of(fresh_database)
+    schema = schema_of(stack.database)
     for table in ("auth.users", "auth.revoked_tokens", "inventory.products", "orders.orders"):
         assert table in schema["tables"]
     assert schema["functions"] == ["inventory.reserve_stock"]
     assert [version for version, _ in schema["history"]] == sorted(SHIPPED)
 
 
-def test_update_and_delete_change_nothing_once_migrated(
-    cloudformation: CloudFormation, fresh_database: str, use_database: Uses, invoke: Invokes
-) -> None:
+def test_update_and_delete_change_nothing_once_migrated(stack: Stack) -> None:
     # GIVEN a database the Create already migrated
-    use_database(fresh_database)
-    invoke(cloudformation.event("Create"))
-    before = schema_of(fresh_database)
+    stack.send("Create")
+    before = schema_of(stack.database)
     # WHEN CloudFormation sends an Update (another property changed) and then a Delete
-    invoke(cloudformation.event("Update", PhysicalResourceId="Migrations"))
-    invoke(cloudformation.event("Delete", PhysicalResourceId="Migrations"))
+    update, delete = stack.send("Update"), stack.send("Delete")
     # THEN both answer SUCCESS, apply nothing, keep the physical id, and the schema stays
-    _, update, delete = cloudformation.answers
     assert (update["Status"], update["Data"]["Applied"]) == ("SUCCESS", "")
     assert (delete["Status"], delete["Data"]) == ("SUCCESS", {})
     assert update["PhysicalResourceId"] == delete["PhysicalResourceId"] == "Migrations"
-    assert schema_of(fresh_database) == before
+    assert schema_of(stack.database) == before
 
 
 def test_a_failing_migration_answers_failed_and_leaves_the_database_as_it_was(
-    cloudformation: CloudFormation,
-    fresh_database: str,
-    use_database: Uses,
-    invoke: Invokes,
-    tmp_path: Path,
+    stack: Stack,
 ) -> None:
-    # GIVEN a migrated database, then a deploy whose new migrations are 0004 (fine) and
-    # 0005 (fails half-way: its first statement works, its second does not)
-    use_database(fresh_database)
-    invoke(cloudformation.event("Create"))
-    before = schema_of(fresh_database)
-    directory = shipped_copy(tmp_path)
-    (directory / "0004_wishlist.sql").write_text(
-        "CREATE TABLE orders.wishlist (user_id uuid PRIMARY KEY);"
+    # GIVEN a migrated database
+    stack.send("Create")
+    before = schema_of(stack.database)
+    # WHEN the next deploy ships 0004 (fine) and 0005 (its first statement works, its second
+    # does not)
+    answer = stack.update_shipping(
+        **{
+            "0004_wishlist": "CREATE TABLE orders.wishlist (user_id uuid PRIMARY KEY);",
+            "0005_broken": "CREATE TABLE orders.broken (id int);\n"
+            "ALTER TABLE orders.no_such_table ADD COLUMN x int;",
+        }
     )
-    (directory / "0005_broken.sql").write_text(
-        "CREATE TABLE orders.broken (id int);\nALTER TABLE orders.no_such_table ADD COLUMN x int;"
-    )
-    use_database(fresh_database, directory)
-    # WHEN CloudFormation updates the resource
-    invoke(cloudformation.event("Update", PhysicalResourceId="Migrations"))
     # THEN it answers FAILED with PostgreSQL's reason
-    answer = cloudformation.answers[-1]
     assert answer["Status"] == "FAILED"
     assert 'relation "orders.no_such_table" does not exist' in answer["Reason"]
     # AND nothing of the run is kept: not 0004, not 0005's first statement, no history row
-    assert schema_of(fresh_database) == before
+    assert schema_of(stack.database) == before
 
 
-def test_a_changed_repeatable_migration_is_applied_again(
-    cloudformation: CloudFormation,
-    fresh_database: str,
-    use_database: Uses,
-    invoke: Invokes,
-    tmp_path: Path,
-) -> None:
-    # GIVEN a migrated database, then a deploy that changes the reservation function's file
-    use_database(fresh_database)
-    invoke(cloudformation.event("Create"))
-    directory = shipped_copy(tmp_path)
-    changed = directory / "R__reserve_stock.sql"
-    changed.write_text(
-        changed.read_text().replace("'UNKNOWN_PRODUCT'::text", "'NO_SUCH_PRODUCT'::text")
-    )
-    use_database(fresh_database, directory)
-    # WHEN CloudFormation updates the resource
-    invoke(cloudformation.event("Update", PhysicalResourceId="Migrations"))
+def test_a_changed_repeatable_migration_is_applied_again(stack: Stack) -> None:
+    # GIVEN a migrated database
+    stack.send("Create")
+    # WHEN the next deploy changes the reservation function's file
+    current = (MIGRATIONS_DIR / "R__reserve_stock.sql").read_text()
+    renamed = current.replace("'UNKNOWN_PRODUCT'::text", "'NO_SUCH_PRODUCT'::text")
+    answer = stack.update_shipping(R__reserve_stock=renamed)
     # THEN only that file is applied, and the database runs the new definition
-    answer = cloudformation.answers[-1]
     assert (answer["Status"], answer["Data"]["Applied"]) == ("SUCCESS", "R__reserve_stock")
-    with psycopg.connect(fresh_database) as conn:
+    with psycopg.connect(stack.database) as conn:
         row = conn.execute(
             "SELECT reason FROM inventory.reserve_stock(gen_random_uuid(), 'nope', 1,"
             " gen_random_uuid())"
@@ -265,58 +204,43 @@ def test_a_changed_repeatable_migration_is_applied_again(
     assert row == ("NO_SUCH_PRODUCT",)
 
 
-def test_an_applied_migration_edited_afterwards_is_refused(
-    cloudformation: CloudFormation,
-    fresh_database: str,
-    use_database: Uses,
-    invoke: Invokes,
-    tmp_path: Path,
-) -> None:
-    # GIVEN a migrated database, then a deploy in which an applied versioned file was edited
-    use_database(fresh_database)
-    invoke(cloudformation.event("Create"))
-    before = schema_of(fresh_database)
-    directory = shipped_copy(tmp_path)
-    (directory / "0003_auth.sql").write_text("SELECT 1;")
-    use_database(fresh_database, directory)
-    # WHEN CloudFormation updates the resource
-    invoke(cloudformation.event("Update", PhysicalResourceId="Migrations"))
+def test_an_applied_migration_edited_afterwards_is_refused(stack: Stack) -> None:
+    # GIVEN a migrated database
+    stack.send("Create")
+    before = schema_of(stack.database)
+    # WHEN the next deploy ships an applied versioned file edited
+    answer = stack.update_shipping(**{"0003_auth": "SELECT 1;"})
     # THEN it answers FAILED naming the file, and the database is as it was
-    answer = cloudformation.answers[-1]
     assert answer["Status"] == "FAILED"
     assert "0003_auth.sql changed after it was applied" in answer["Reason"]
-    assert schema_of(fresh_database) == before
+    assert schema_of(stack.database) == before
 
 
-def test_a_database_already_ahead_is_a_success(
-    cloudformation: CloudFormation, fresh_database: str, use_database: Uses, invoke: Invokes
-) -> None:
+def test_a_database_already_ahead_is_a_success(stack: Stack) -> None:
     # GIVEN a database a newer deploy migrated further (it recorded 0099, unknown here)
-    use_database(fresh_database)
-    invoke(cloudformation.event("Create"))
-    with psycopg.connect(fresh_database, autocommit=True) as conn:
+    stack.send("Create")
+    with psycopg.connect(stack.database, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO public.schema_migrations (version, checksum) VALUES ('0099_later', 'x')"
         )
-    before = schema_of(fresh_database)
+    before = schema_of(stack.database)
     # WHEN this (older) code's resource is updated, a rollback say
-    invoke(cloudformation.event("Update", PhysicalResourceId="Migrations"))
+    answer = stack.send("Update")
     # THEN it answers SUCCESS, says the database is ahead, and changes nothing
-    answer = cloudformation.answers[-1]
     assert answer["Status"] == "SUCCESS", answer
     assert answer["Data"] == {"Applied": "", "Unknown": "0099_later", "Ahead": "true"}
-    assert schema_of(fresh_database) == before
+    assert schema_of(stack.database) == before
 
 
 def test_an_unreachable_database_still_gets_cloudformation_an_answer(
-    cloudformation: CloudFormation, use_database: Uses, invoke: Invokes, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> None:
     # GIVEN the function deployed against a database that is not there
-    use_database(f"postgresql://nobody@/nowhere?host={tmp_path}")
+    stack.database = f"postgresql://nobody@/nowhere?host={tmp_path}"
+    stack.ship()
     # WHEN CloudFormation creates the resource
-    invoke(cloudformation.event("Create"))
+    answer = stack.send("Create")
     # THEN the exception becomes a FAILED answer with the reason, not a stack left waiting
-    (answer,) = cloudformation.answers
     assert answer["Status"] == "FAILED"
     assert answer["Reason"].startswith("OperationalError")
 

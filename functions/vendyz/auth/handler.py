@@ -48,14 +48,13 @@ def seed_admin() -> dict[str, str]:
     )
 
 
-def on_seed_admin_resource(event: dict[str, Any], _: LambdaContext) -> dict[str, str]:
-    # Delete: accounts outlive the stack, as the database does.
-    return {} if event["RequestType"] == "Delete" else seed_admin()
+def on_seed_admin_resource(_: dict[str, Any], __: LambdaContext) -> dict[str, str]:
+    return seed_admin()
 
 
 handler = lambda_entry(
     instance.obs,
     app=create_auth_app(service, RevocationList(instance.cache)),
-    tasks={"heartbeat": heartbeat, "seed-admin": seed_admin},
+    tasks={"heartbeat": heartbeat},
     custom_resource=on_seed_admin_resource,
 )

@@ -3,7 +3,8 @@
 CloudFormation waits for a PUT to the event's pre-signed ResponseURL; a function that fails
 without one leaves the stack waiting (the template's ServiceTimeout bounds that wait). So the
 work runs inside a catch-all, and the answer is SUCCESS with the work's data or FAILED with
-the reason, sent before the handler returns.
+the reason, sent before the handler returns. Delete does nothing: what these resources make
+(the schema, accounts, products) belongs to the database, which outlives the stack.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ MAX_REASON_CHARS = 2000
 RESPONSE_TIMEOUT_SECONDS = 10.0
 
 Event = dict[str, Any]
-# The resource's work for a Create or Update (or Delete) event; returns the resource's Data.
+# The resource's work for a Create or Update event; returns the resource's Data.
 ResourceAction = Callable[[Event, LambdaContext], dict[str, str]]
 
 
@@ -35,7 +36,8 @@ def answer_custom_resource(event: Event, context: LambdaContext, action: Resourc
     """Run `action` and send CloudFormation its outcome; returns the response sent."""
     status, reason, data = "SUCCESS", "", {}
     try:
-        data = action(event, context)
+        if event["RequestType"] != "Delete":
+            data = action(event, context)
     except Exception as exc:
         logger.exception("custom resource failed", extra={"request": event.get("RequestType")})
         status = "FAILED"

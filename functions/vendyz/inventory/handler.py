@@ -21,9 +21,8 @@ instance = open_instance(SERVICE)
 service = InventoryService(instance.pool, instance.cache, instance.publisher)
 
 
-def on_demo_products_resource(event: dict[str, Any], _: LambdaContext) -> dict[str, str]:
-    # Delete: the products stay with the database, which outlives the stack.
-    return {} if event["RequestType"] == "Delete" else service.seed_demo_products()
+def on_demo_products_resource(_: dict[str, Any], __: LambdaContext) -> dict[str, str]:
+    return service.seed_demo_products()
 
 
 handler = lambda_entry(
@@ -37,7 +36,6 @@ handler = lambda_entry(
     tasks={
         "heartbeat": instance.heartbeat,
         "reconcile": lambda: {"relayed": service.relay_outbox()},
-        "seed-demo-products": service.seed_demo_products,
     },
     custom_resource=on_demo_products_resource,
 )

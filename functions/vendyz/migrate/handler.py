@@ -56,10 +56,7 @@ def migrate_task() -> dict[str, Any]:
     return dict(service.migrate(time_left_ms=TASK_TIME_LEFT_MS).as_data())
 
 
-def on_migrations_resource(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    # Delete: the schema stays with the database, which outlives the stack.
-    if event["RequestType"] == "Delete":
-        return {}
+def on_migrations_resource(_: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     return service.migrate(time_left_ms=context.get_remaining_time_in_millis()).as_data()
 
 
