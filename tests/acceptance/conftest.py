@@ -4,8 +4,9 @@ VENDYZ_BASE_URL points the suite at any deployment (AWS, LocalStack, a `vendyz u
 hand); without it, it uses the session's local cloud when the whole test tree runs
 (`make test`), or starts one of its own (`make acceptance` without a URL). The admin's
 credentials come from VENDYZ_ADMIN_EMAIL / VENDYZ_ADMIN_PASSWORD (default: the local cloud's
-seed admin). Every test makes its own users and products, with unique names, so it can run
-against a deployment others use.
+seed admin). Every run makes its own users and products, with unique names, so it can run
+against a deployment others use. It registers three accounts a run: a deployment limits
+registrations per client address (30 an hour by default).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.acceptance.journey import Shopper, log_in
+from tests.acceptance.journey import Shopper, log_in, register
 
 TIMEOUT_SECONDS = 30
 
@@ -56,3 +57,10 @@ def admin(client: httpx.Client) -> Shopper:
     email = os.environ.get("VENDYZ_ADMIN_EMAIL", "lead@vendyz.dev")
     password = os.environ.get("VENDYZ_ADMIN_PASSWORD", "flashsale")
     return log_in(client, email, password)
+
+
+@pytest.fixture(scope="session")
+def shopper_email(client: httpx.Client) -> str:
+    """An account of the run's own that tests log in to (each with a token of its own)."""
+    email, _ = register(client)
+    return email

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.acceptance.journey import PASSWORD, Shopper, data, log_in, new_product, register
+from tests.acceptance.journey import PASSWORD, Shopper, data, log_in, new_product
 
 
 def test_the_admin_puts_a_product_on_sale_and_restocks_it(
@@ -26,10 +26,12 @@ def test_the_admin_puts_a_product_on_sale_and_restocks_it(
     assert data(client.get(f"/products/{product['productId']}"), 200)["stock"] == 40
 
 
-def test_a_shopper_cannot_do_what_the_admin_does(client: httpx.Client, admin: Shopper) -> None:
+def test_a_shopper_cannot_do_what_the_admin_does(
+    client: httpx.Client, admin: Shopper, shopper_email: str
+) -> None:
     # GIVEN a product and a shopper (role USER)
     product = new_product(client, admin, stock=5)
-    shopper = log_in(client, register(client)[0], PASSWORD)
+    shopper = log_in(client, shopper_email, PASSWORD)
     # WHEN the shopper tries to create a product or change its stock
     created = client.post(
         "/products", json={"name": "Not mine", "stock": 1}, headers=shopper.headers

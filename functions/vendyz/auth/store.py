@@ -1,5 +1,5 @@
-"""SQL for the auth schema, and nothing else (the authorizer's one read of it, the revocation
-fallback, is vendyz.core.revocations)."""
+"""SQL for the auth schema, and nothing else (the authorizer's revocation fallback uses it too:
+the authorizer is auth's second function, on auth's own schema)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ def revoke(conn: Connection, *, jti: str, user_id: str, expires_at: datetime) ->
         " ON CONFLICT (jti) DO NOTHING",
         (jti, user_id, expires_at),
     )
+
+
+def is_revoked(conn: Connection, jti: str) -> bool:
+    row = conn.execute("SELECT 1 AS hit FROM auth.revoked_tokens WHERE jti = %s", (jti,)).fetchone()
+    return row is not None
 
 
 def live_revocations(conn: Connection, *, limit: int) -> list[Row]:

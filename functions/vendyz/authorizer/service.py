@@ -94,11 +94,11 @@ class Authorizer:
                     "revocation check falls back to PostgreSQL", extra={"error": str(exc)}
                 )
         # Imported here: psycopg (~50 ms of cold start) serves only this fallback.
-        from vendyz.core import revocations
+        from vendyz.auth import store
 
         try:
             with self._pool().connection() as conn:
-                return revocations.is_revoked(conn, claims.jti)
+                return store.is_revoked(conn, claims.jti)
         except Exception as exc:
             raise RevocationUnknown("cannot check the revocation list") from exc
 

@@ -10,10 +10,8 @@ stream), not the settings of the services, which also demand Redis.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
-import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +29,7 @@ TASK_TIME_LEFT_MS = 240_000
 obs = observability(SERVICE)
 
 
-def stream_setup() -> Callable[[], None] | None:
+def stream_setup() -> Callable[[], object] | None:
     """vendyz.core.jetstream.ensure_stream for NATS_URL, once that module is there.
 
     HOOK (events work, branch `events`): the module comes with it; when merged, import it
@@ -40,13 +38,7 @@ def stream_setup() -> Callable[[], None] | None:
     if not nats_url or importlib.util.find_spec("vendyz.core.jetstream") is None:
         return None
     ensure_stream = importlib.import_module("vendyz.core.jetstream").ensure_stream
-
-    def ensure() -> None:
-        created = ensure_stream(nats_url)
-        if inspect.isawaitable(created):
-            asyncio.run(created)  # type: ignore[arg-type]
-
-    return ensure
+    return lambda: ensure_stream(nats_url)
 
 
 service = MigrationService(os.environ.get("DATABASE_URL", ""), MIGRATIONS_DIR, stream_setup())

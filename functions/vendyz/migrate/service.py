@@ -127,7 +127,7 @@ class MigrationService:
         self,
         database_url: str,
         directory: Path,
-        ensure_stream: Callable[[], None] | None = None,
+        ensure_stream: Callable[[], object] | None = None,
     ) -> None:
         """`ensure_stream`: creates the JetStream stream the events go to (run after the
         schema, as part of the same deploy step)."""
