@@ -743,12 +743,12 @@ def test_a_function_runs_at_most_its_concurrency_at_once(gateway: Gateway) -> No
 
 # -- template.py ------------------------------------------------------------------------------
 TEMPLATE_HANDLERS = {
+    "MigrateFunction": "vendyz.migrate.handler.handler",
     "AuthorizerFunction": "vendyz.authorizer.handler.handler",
     "AuthFunction": "vendyz.auth.handler.handler",
     "InventoryFunction": "vendyz.inventory.handler.handler",
     "OrdersFunction": "vendyz.orders.handler.handler",
     "DocsFunction": "vendyz.docs.handler.handler",
-    "MigrateFunction": "vendyz.migrate.handler.handler",
 }
 AUTHORIZED_ROUTES = {
     "POST /api/v1/auth/logout",

@@ -46,22 +46,22 @@ ROUTES: list[tuple[str, str, str, bool]] = [
 ]
 
 HANDLERS: dict[str, str] = {
+    "MigrateFunction": "vendyz.migrate.handler.handler",
     "AuthorizerFunction": "vendyz.authorizer.handler.handler",
     "AuthFunction": "vendyz.auth.handler.handler",
     "InventoryFunction": "vendyz.inventory.handler.handler",
     "OrdersFunction": "vendyz.orders.handler.handler",
     "DocsFunction": "vendyz.docs.handler.handler",
-    "MigrateFunction": "vendyz.migrate.handler.handler",
 }
 
 # The local cloud uses these as its bound on concurrent instances per function.
 RESERVED_CONCURRENCY: dict[str, int] = {
+    "MigrateFunction": 1,
     "AuthFunction": 16,
     "AuthorizerFunction": 32,
     "InventoryFunction": 64,
     "OrdersFunction": 64,
     "DocsFunction": 4,
-    "MigrateFunction": 1,
 }
 
 # (function, event) -> the Input the handler receives

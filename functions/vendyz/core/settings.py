@@ -38,13 +38,13 @@ class Settings(BaseModel):
     )
     rpc_timeout_seconds: float = Field(default=3.0, alias="RPC_TIMEOUT_SECONDS", gt=0)
     db_pool_max_size: int = Field(default=8, alias="DB_POOL_MAX_SIZE", gt=0)
-    # The seed admin: from this Secrets Manager secret ({"email", "password"}) when set, else
-    # (locally only) from AUTH_SEED_EMAIL / AUTH_SEED_PASSWORD.
-    auth_seed_secret_name: str = Field(default="", alias="AUTH_SEED_SECRET_NAME")
     auth_seed_email: str = Field(default="lead@vendyz.dev", alias="AUTH_SEED_EMAIL")
     auth_seed_password: SecretStr = Field(
         default=SecretStr("flashsale"), alias="AUTH_SEED_PASSWORD"
     )
+    # The seed admin comes from this Secrets Manager secret ({"email", "password"}) when set;
+    # AUTH_SEED_EMAIL / AUTH_SEED_PASSWORD serve only locally.
+    auth_seed_secret_name: str = Field(default="", alias="AUTH_SEED_SECRET_NAME")
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

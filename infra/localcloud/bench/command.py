@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="untimed orders first, for warm instances (default: min(2C, U); 0: none)",
     )
     parser.add_argument(
+        "--measure-seconds",
+        type=float,
+        default=5.0,
+        help="duration of each of the db_limit and reserve_path measurements",
+    )
+    parser.add_argument(
         "--cold-start",
         action="store_true",
         help="instead of the load: each function's cold start from the deployed package",
@@ -47,15 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=7,
         help="fresh interpreters per function for --cold-start (the median is reported)",
     )
-    parser.add_argument(
-        "--measure-seconds",
-        type=float,
-        default=5.0,
-        help="duration of each of the db_limit and reserve_path measurements",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from localcloud.bench.load import Target
+    from localcloud.bench.report import format_table
+    from localcloud.bench.runner import BenchOptions, BenchSetupError, LoadSetupError, run_bench
+
     if args.cold_start:
         from localcloud.bench import cold_start
 
@@ -63,9 +67,6 @@ def run(args: argparse.Namespace) -> int:
             print("vendyz bench: --rounds must be at least 1", file=sys.stderr)
             return 2
         return cold_start.run(args.rounds)
-    from localcloud.bench.load import Target
-    from localcloud.bench.report import format_table
-    from localcloud.bench.runner import BenchOptions, BenchSetupError, LoadSetupError, run_bench
 
     options = BenchOptions(
         url=args.url,
