@@ -10,14 +10,14 @@ the reason, sent before the handler returns. Delete does nothing: what these res
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(service="custom-resource", child=True)
+log = logging.getLogger(__name__)
 
 # CloudFormation refuses a response body over 4 KB; the reason is most of it.
 MAX_REASON_CHARS = 2000
@@ -39,7 +39,7 @@ def answer_custom_resource(event: Event, context: LambdaContext, action: Resourc
         if event["RequestType"] != "Delete":
             data = action(event, context)
     except Exception as exc:
-        logger.exception("custom resource failed", extra={"request": event.get("RequestType")})
+        log.exception("custom resource %s failed", event.get("LogicalResourceId"))
         status = "FAILED"
         reason = f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]
     response = {
