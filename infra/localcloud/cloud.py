@@ -96,6 +96,14 @@ class LocalCloud:
         self.base_url = ""
 
     @property
+    def websocket_url(self) -> str:
+        """The WebSocket API, ws://HOST:PORT/{stage}, once started; the same URL over HTTP is
+        the @connections endpoint."""
+        assert self.template is not None
+        assert self.template.websocket is not None
+        return f"ws{self.base_url.removeprefix('http')}/{self.template.websocket.stage}"
+
+    @property
     def runtimes(self) -> dict[str, FunctionRuntime]:
         """The in-process functions (empty when they run in worker processes)."""
         return self._host.runtimes if self._host is not None else {}
@@ -132,9 +140,12 @@ class LocalCloud:
             sock.close()
             self.stop()
             raise
+        websocket = ""
+        if self.template.websocket is not None:
+            websocket = f" WebSocket {self.websocket_url},"
         self.log(
             f"vendyz: local cloud ready in {time.monotonic() - started:.2f}s at {self.base_url}"
-            f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,"
+            f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,{websocket}"
             f" Lambda invoke {self.base_url}/2015-03-31/functions)"
         )
         return self.base_url

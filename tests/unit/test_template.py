@@ -52,6 +52,7 @@ HANDLERS: dict[str, str] = {
     "InventoryFunction": "vendyz.inventory.handler.handler",
     "OrdersFunction": "vendyz.orders.handler.handler",
     "DocsFunction": "vendyz.docs.handler.handler",
+    "RealtimeFunction": "vendyz.realtime.handler.handler",
 }
 
 # The local cloud uses these as its bound on concurrent instances per function.
@@ -62,6 +63,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "InventoryFunction": 64,
     "OrdersFunction": 64,
     "DocsFunction": 4,
+    "RealtimeFunction": 8,
 }
 
 # (function, event) -> the Input the handler receives
@@ -129,7 +131,8 @@ def resources(template: Template, type_: str) -> dict[str, Template]:
 
 def api_body(translated: Template) -> Template:
     apis = resources(translated, "AWS::ApiGatewayV2::Api")
-    assert list(apis) == ["HttpApi"]
+    http_apis = [k for k, v in apis.items() if v["Properties"].get("ProtocolType") != "WEBSOCKET"]
+    assert http_apis == ["HttpApi"]
     body: Template = apis["HttpApi"]["Properties"]["Body"]
     return body
 
@@ -221,7 +224,7 @@ def test_api_is_served_on_the_default_stage(translated: Template, sam_template: 
     stages = resources(translated, "AWS::ApiGatewayV2::Stage")
 
     # WHEN they are read
-    (stage,) = stages.values()
+    (stage,) = [s for s in stages.values() if s["Properties"]["ApiId"] == {"Ref": "HttpApi"}]
     api_url = sam_template["Outputs"]["ApiUrl"]["Value"]
 
     # THEN the stage is $default, so the URL carries no stage segment before /api/v1
