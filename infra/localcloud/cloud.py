@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from localcloud.bridge_process import BridgeProcess, bridge_environment
 from localcloud.host import FunctionHost, port_socket, run_worker
 from localcloud.migrate import apply_migrations
 from localcloud.runtime import FunctionRuntime
@@ -96,6 +97,7 @@ class LocalCloud:
         self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
         self._scheduler: threading.Thread | None = None
+        self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log")
         self.base_url = ""
 
     @property
@@ -133,6 +135,9 @@ class LocalCloud:
                 sock.listen(2048)
                 self._host.serve(sock)
             self._start_schedules()
+            # Heartbeats come at the schedules' pace; with schedules off, at the default pace.
+            heartbeat = self.options.schedule_seconds or CloudOptions.schedule_seconds
+            self.bridge.start(bridge_environment(environment, self.urls, self.base_url, heartbeat))
         except BaseException:
             sock.close()
             self.stop()
@@ -140,6 +145,7 @@ class LocalCloud:
         self.log(
             f"vendyz: local cloud ready in {time.monotonic() - started:.2f}s at {self.base_url}"
             f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,"
+            f" WebSocket ws://{self.base_url.removeprefix('http://')}/ws,"
             f" Lambda invoke {self.base_url}/2015-03-31/functions)"
         )
         return self.base_url
@@ -238,6 +244,7 @@ class LocalCloud:
         self._stop_schedules.set()
         if self._scheduler is not None:
             self._scheduler.join(timeout=10)
+        self.bridge.stop()
         for worker in self._workers:
             worker.terminate()
         for worker in self._workers:
