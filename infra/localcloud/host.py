@@ -27,6 +27,7 @@ import uvloop
 from localcloud.gateway import Gateway
 from localcloud.runtime import FunctionRuntime
 from localcloud.template import AppTemplate, load_template
+from localcloud.websocket_api import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
 _PR_SET_PDEATHSIG = 1
 
@@ -68,6 +69,14 @@ class FunctionHost:
                 date_header=False,
                 lifespan="off",
                 http="httptools",
+                # API Gateway's WebSocket limits: 128 KB a message, 32 KB a frame (websockets'
+                # (message, fragment) limit pair; over either the client gets close 1009), no
+                # compression, so a frame is measured as sent, and no server pings (AWS sends
+                # none: a silent client is closed by the idle timeout instead).
+                ws="websockets-sansio",
+                ws_max_size=(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES),  # type: ignore[arg-type]
+                ws_per_message_deflate=False,
+                ws_ping_interval=None,
                 timeout_keep_alive=30,
                 backlog=2048,
             )

@@ -70,9 +70,12 @@ class FunctionRuntime:
         return self.handler(event, context)
 
     async def invoke(self, event: dict[str, Any]) -> Any:
-        """Run one invocation on a free instance; waits in line when all are busy."""
+        """Run one invocation on a free instance; waits in line when all are busy.
+        TimeoutError past the function's timeout."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._run, event)
+        return await asyncio.wait_for(
+            loop.run_in_executor(self._pool, self._run, event), self.spec.timeout_seconds
+        )
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,199 @@
+"""API Gateway's HTTP API: routes of the template, payload-2.0 events, the Lambda REQUEST
+authorizer (with its result cache) and CORS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from localcloud.authorizer_cache import AuthorizerCache
+from localcloud.cors import CorsPolicy
+from localcloud.responses import HttpResponse, Scope, envelope_error, json_response, request_headers
+from localcloud.runtime import FunctionRuntime
+from localcloud.template import LOCAL_ACCOUNT, LOCAL_REGION, AppTemplate, Route
+
+log = logging.getLogger("localcloud")
+
+TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+
+
+@dataclass(frozen=True)
+class _CompiledRoute:
+    route: Route
+    pattern: re.Pattern[str]
+
+
+def _compile(route: Route) -> _CompiledRoute:
+    regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", route.path)
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+    return _CompiledRoute(route, re.compile(f"^{regex}$"))
+
+
+class HttpApi:
+    def __init__(
+        self,
+        template: AppTemplate,
+        runtimes: dict[str, FunctionRuntime],
+        authorizer_cache: AuthorizerCache,
+    ) -> None:
+        self.template = template
+        self.runtimes = runtimes
+        self.cors = CorsPolicy(template.cors)
+        self._authorizer_cache = authorizer_cache
+        # Exact paths are looked up in a dict; only templated paths need a regex scan.
+        self._exact: dict[tuple[str, str], Route] = {}
+        self._templated: list[_CompiledRoute] = []
+        for route in template.routes:
+            if "{" in route.path:
+                self._templated.append(_compile(route))
+            else:
+                self._exact[(route.method, route.path)] = route
+
+    async def handle(self, scope: Scope, body: bytes) -> HttpResponse:
+        headers = request_headers(scope)
+        method: str = scope["method"]
+        if self.cors.is_preflight(method, headers):
+            return self.cors.preflight(headers)
+        matched = self._match(method, scope["path"])
+        if matched is None:
+            return self.cors.apply(headers, envelope_error(404, "Not Found"))
+        route, path_parameters = matched
+        event = _http_event(scope, headers, body, route, path_parameters)
+        if route.authorized:
+            denied = await self._authorize(event, headers)
+            if denied is not None:
+                return self.cors.apply(headers, denied)
+        try:
+            result = await self.runtimes[route.function].invoke(event)
+        except Exception:
+            log.error(
+                "%s failed on %s:\n%s", route.function, route.route_key, traceback.format_exc()
+            )
+            return self.cors.apply(headers, envelope_error(500, "Internal Server Error"))
+        return self.cors.apply(headers, _lambda_result(result))
+
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        route = self._exact.get((method, path))
+        if route is not None:
+            return route, {}
+        for compiled in self._templated:
+            if compiled.route.method != method:
+                continue
+            match = compiled.pattern.match(path)
+            if match:
+                return compiled.route, {k: unquote(v) for k, v in match.groupdict().items()}
+        return None
+
+    async def _authorize(
+        self, event: dict[str, Any], headers: dict[str, str]
+    ) -> HttpResponse | None:
+        """None when allowed (the event gains the authorizer context), else the gateway reply."""
+        if "authorization" not in headers or self.template.authorizer_function is None:
+            return envelope_error(401, "Unauthorized")
+        cached = await self._authorizer_cache.get(headers["authorization"])
+        if cached is not None:
+            event["requestContext"]["authorizer"] = {"lambda": cached}
+            return None
+        auth_event = {
+            **{k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")},
+            "type": "REQUEST",
+            "routeArn": f"arn:aws:execute-api:{LOCAL_REGION}:{LOCAL_ACCOUNT}:local/$default/"
+            + event["routeKey"].replace(" ", ""),
+            "identitySource": [headers["authorization"]],
+        }
+        try:
+            verdict = await self.runtimes[self.template.authorizer_function].invoke(auth_event)
+        except Exception as exc:
+            # A Lambda authorizer signals 401 by failing with "Unauthorized", as in AWS.
+            if str(exc) == "Unauthorized":
+                return envelope_error(401, "Unauthorized")
+            log.error("authorizer failed:\n%s", traceback.format_exc())
+            return envelope_error(500, "Internal Server Error")
+        if not isinstance(verdict, dict) or not verdict.get("isAuthorized"):
+            return envelope_error(403, "Forbidden")
+        context = verdict.get("context") or {}
+        await self._authorizer_cache.put(headers["authorization"], context)
+        event["requestContext"]["authorizer"] = {"lambda": context}
+        return None
+
+
+def _http_event(
+    scope: Scope,
+    headers: dict[str, str],
+    body: bytes,
+    route: Route,
+    path_parameters: dict[str, str],
+) -> dict[str, Any]:
+    raw_query = scope.get("query_string", b"").decode("latin-1")
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(raw_query, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
+    client = scope.get("client") or ("127.0.0.1", 0)
+    content_type = headers.get("content-type", "")
+    is_text = not body or content_type.startswith(TEXT_TYPES)
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": scope["path"],
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": LOCAL_ACCOUNT,
+            "apiId": "local",
+            "domainName": headers.get("host", "localhost"),
+            "domainPrefix": headers.get("host", "localhost").split(".")[0],
+            "http": {
+                "method": scope["method"],
+                "path": scope["path"],
+                "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
+                "sourceIp": client[0],
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": not is_text,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body:
+        event["body"] = (
+            body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()
+        )
+    return event
+
+
+def _lambda_result(result: Any) -> HttpResponse:
+    """Turn a handler's return value into a response, inferring as API Gateway does (2.0)."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return json_response(200, result)
+    headers = [
+        (str(k).lower().encode(), str(v).encode()) for k, v in (result.get("headers") or {}).items()
+    ]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers += [(str(name).lower().encode(), str(v).encode()) for v in values]
+    headers += [(b"set-cookie", str(c).encode()) for c in result.get("cookies") or []]
+    raw_body = result.get("body") or ""
+    body = (
+        base64.b64decode(raw_body)
+        if result.get("isBase64Encoded")
+        else (raw_body.encode() if isinstance(raw_body, str) else json.dumps(raw_body).encode())
+    )
+    return HttpResponse(int(result["statusCode"]), headers, body)
