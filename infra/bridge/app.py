@@ -80,6 +80,7 @@ class Bridge:
             self._pusher.close()
             await self._database.close()
             await self._redis.aclose()
+            log.info("bridge stopped")
 
     async def _handle(self, delivery: Delivery) -> None:
         subject, payload = delivery.subject, delivery.payload

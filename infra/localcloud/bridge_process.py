@@ -37,7 +37,9 @@ def bridge_environment(
             "REDIS_URL": urls.redis_url,
             "NATS_URL": urls.nats_url,
             "CONNECTIONS_ENDPOINT_URL": f"{base_url}/ws",
-            "HEARTBEAT_INTERVAL_SECONDS": str(heartbeat_seconds),
+            # The functions' pace when they have one, so both judge "up" alike.
+            "HEARTBEAT_INTERVAL_SECONDS": function_env.get("HEARTBEAT_INTERVAL_SECONDS")
+            or f"{heartbeat_seconds:g}",
         }
     )
     return env

@@ -145,7 +145,6 @@ class LocalCloud:
         self.log(
             f"vendyz: local cloud ready in {time.monotonic() - started:.2f}s at {self.base_url}"
             f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,"
-            f" WebSocket ws://{self.base_url.removeprefix('http://')}/ws,"
             f" Lambda invoke {self.base_url}/2015-03-31/functions)"
         )
         return self.base_url
