@@ -2,7 +2,8 @@
 boto3's `apigatewaymanagementapi` (moto; tests/apigw.py).
 
 The module runs its own data services, so its bridges hold the only durable consumer on
-that stream. Connections are registered in Redis as the Realtime function writes them.
+that stream. Connections are registered in Redis by the Realtime function's own store, so
+the bridge is checked to read what Realtime writes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from tests.apigw import (
     close_connection,
     teach_moto_gone_connections,
 )
+from vendyz.realtime import store as realtime
 
 pytestmark = pytest.mark.slow
 
@@ -153,15 +155,18 @@ def wait_until(condition: Callable[[], object], what: str) -> None:
 def register(
     cache: redis.Redis, connection_id: str, user_id: str = "", products: tuple[str, ...] = ()
 ) -> None:
-    """As the Realtime function records a connection (BRIEF contract 2)."""
+    """Record a connection as the Realtime function does: on $connect, then on subscribe."""
     now_ms = int(time.time() * 1000)
-    key = connection_key(connection_id)
-    cache.hset(
-        key,
-        mapping={"userId": user_id, "products": json.dumps(list(products)), "connectedAt": now_ms},
-    )
-    cache.expire(key, 7800)
-    cache.zadd(CONNECTIONS_KEY, {connection_id: now_ms + 7_800_000})
+    realtime.register(cache, connection_id, user_id=user_id, connected_at_ms=now_ms)
+    if products:
+        realtime.refresh(
+            cache,
+            connection_id,
+            user_id=user_id,
+            connected_at_ms=now_ms,
+            now_ms=now_ms,
+            products=products,
+        )
 
 
 def publish(

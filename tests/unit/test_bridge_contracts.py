@@ -7,7 +7,7 @@ import ast
 import tomllib
 from pathlib import Path
 
-from bridge import health, stock
+from bridge import health, registry, stock
 from vendyz.core import markers
 from vendyz.inventory import service as inventory
 
@@ -18,8 +18,11 @@ BRIDGE = ROOT / "infra" / "bridge"
 def test_the_bridge_reads_and_drops_the_keys_the_functions_write() -> None:
     # GIVEN the functions' Redis keys
     # WHEN the bridge names the same things
-    # THEN it names them alike: heartbeats, a product's cached view, the list pages' version
+    # THEN it names them alike: heartbeats, the connection registry, a product's cached view,
+    # the list pages' version
     assert health.heartbeat_key("orders") == markers.heartbeat_key("orders")
+    assert registry.CONNECTIONS_KEY == markers.CONNECTIONS_KEY
+    assert registry.connection_key("Zx9_aQ=") == markers.connection_key("Zx9_aQ=")
     assert stock.product_key("product-1") == inventory._product_key("product-1")
     assert stock.PRODUCT_LIST_VERSION_KEY == inventory._LIST_VERSION_KEY
 
