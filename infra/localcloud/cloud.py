@@ -91,13 +91,13 @@ class LocalCloud:
         self.env = dict(os.environ if env is None else env)
         self.log = log
         self.services = DataServices(options.data_dir, env=self.env, log=log)
+        self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log")
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
         self._host: FunctionHost | None = None
         self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
         self._scheduler: threading.Thread | None = None
-        self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log")
         self.base_url = ""
 
     @property
