@@ -131,7 +131,7 @@ class DurableConsumer:
         while not stop.is_set():
             try:
                 messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_SECONDS)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats.errors.TimeoutError is one too
                 continue
             for msg in messages:
                 await self._deliver(msg)

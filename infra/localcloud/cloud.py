@@ -91,7 +91,7 @@ class LocalCloud:
         self.env = dict(os.environ if env is None else env)
         self.log = log
         self.services = DataServices(options.data_dir, env=self.env, log=log)
-        self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log")
+        self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log", log=log)
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
         self._host: FunctionHost | None = None
