@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from bridge.consumer import Delivery, DurableConsumer
 from bridge.health import SERVICES, HealthBoard, heartbeat_key, parse_last_seen, parse_occurred_at
 from bridge.pusher import ManagementApi, Poster, Pusher
-from bridge.registry import ConnectionRegistry
+from bridge.registry import Changes, ConnectionRegistry
 from bridge.settings import Settings
 from bridge.stock import StockFeed
 from bridge.store import Database
@@ -107,6 +107,9 @@ class Bridge:
             "quantity": payload.get("quantity"),
             "reason": payload.get("reason") or None,
         }
+        # A buyer who connected just before ordering may not be in the last registry read.
+        occurred_ms = parse_occurred_at(payload.get("occurredAt")) or 0
+        await self._registry.read_since(occurred_ms, timeout=2 * WATCH_SECONDS)
         await self._pusher.push(self._registry.of_user(str(payload.get("userId") or "")), message)
         await delivery.ack()
 
@@ -124,10 +127,12 @@ class Bridge:
         """Re-read the registry; push health to all on a change or when due, else to the
         connections that are new since the last look."""
         try:
-            new = await self._registry.refresh()
+            changes = await self._registry.refresh()
         except RedisError as error:
             log.warning("could not read the connection registry: %s", error)
-            new = []
+            changes = Changes()
+        self._stock.welcome(changes.watching_anew)
+        new = changes.new
         now_ms = _now_ms()
         up = self._board.up(now_ms)
         due = time.monotonic() - self._health_pushed_at >= HEALTH_PUSH_SECONDS

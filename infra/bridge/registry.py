@@ -8,11 +8,12 @@ Read in one pipelined round trip every refresh, not on every push.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -36,6 +37,15 @@ class Connection:
         return not self.products or product_id in self.products
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What a refresh found since the one before."""
+
+    new: list[str] = field(default_factory=list)  # connection ids first seen
+    # connections first seen or whose products changed (they may have missed a stock push)
+    watching_anew: list[Connection] = field(default_factory=list)
+
+
 def _products(raw: bytes | None, connection_id: str) -> frozenset[str]:
     try:
         products = json.loads(raw or b"[]")
@@ -54,6 +64,8 @@ class ConnectionRegistry:
         self._redis = redis
         self._clock = clock
         self._connections: dict[str, Connection] = {}
+        self._read_at_ms = 0  # when the read of the current snapshot began
+        self._refreshed = asyncio.Event()
 
     def all(self) -> list[str]:
         return list(self._connections)
@@ -66,8 +78,8 @@ class ConnectionRegistry:
             return []
         return [c.connection_id for c in self._connections.values() if c.user_id == user_id]
 
-    async def refresh(self) -> list[str]:
-        """Re-read the registry; the ids not seen before. Expired members are pruned."""
+    async def refresh(self) -> Changes:
+        """Re-read the registry (expired members are pruned on the way)."""
         now_ms = int(self._clock() * 1000)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zremrangebyscore(CONNECTIONS_KEY, "-inf", now_ms)
@@ -87,9 +99,27 @@ class ConnectionRegistry:
                 (user_id or b"").decode(),
                 _products(products, connection_id),
             )
-        new = [c for c in current if c not in self._connections]
-        self._connections = current
-        return new
+        before, self._connections = self._connections, current
+        self._read_at_ms = now_ms
+        self._refreshed.set()  # wakes read_since(); the next refresh gets a fresh event
+        self._refreshed = asyncio.Event()
+        return Changes(
+            new=[c for c in current if c not in before],
+            watching_anew=[c for c in current.values() if before.get(c.connection_id) != c],
+        )
+
+    async def read_since(self, at_ms: int, timeout: float) -> None:
+        """Wait (up to `timeout`) for a snapshot read at or after `at_ms`: one that holds every
+        connection registered before then."""
+        deadline = time.monotonic() + timeout
+        while self._read_at_ms < at_ms:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._refreshed.wait(), remaining)
+            except TimeoutError:
+                return
 
     async def drop(self, connection_id: str) -> None:
         """Forget a connection API Gateway says is gone (410)."""

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,8 @@ def publish(
 
 
 def _now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    """RFC 3339 to the microsecond, as vendyz.core.events writes occurredAt."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def consumer_idle(urls: DataServiceUrls) -> bool:
@@ -396,6 +398,61 @@ def test_an_order_is_pushed_to_its_buyers_own_connections_only(
         }
     ]
     assert poster.messages("anonymous", "order") == []
+
+
+def test_a_buyer_who_connects_just_before_ordering_gets_the_order_push(
+    urls: DataServiceUrls,
+    cache: redis.Redis,
+    poster: RecordingPoster,
+    start_bridge: Callable[[], RunningBridge],
+) -> None:
+    # GIVEN a running bridge that has read the registry
+    register(cache, "early-watcher")
+    start_bridge()
+    wait_until(
+        lambda: poster.messages("early-watcher", "health"), "the bridge to read the registry"
+    )
+
+    # WHEN a buyer connects and their order is recorded at once, before the bridge's next read
+    register(cache, "quick-buyer", user_id="user-quick")
+    order_id = str(uuid.uuid4())
+    publish(
+        urls.nats_url,
+        [("order.created", {"orderId": order_id, "userId": "user-quick", "status": "CONFIRMED"})],
+    )
+
+    # THEN the buyer's connection still gets the push
+    wait_until(lambda: poster.messages("quick-buyer", "order"), "the quick buyer's order push")
+    assert [m["orderId"] for m in poster.messages("quick-buyer", "order")] == [order_id]
+
+
+def test_a_connection_that_starts_watching_after_a_push_is_sent_the_current_stock(
+    urls: DataServiceUrls,
+    cache: redis.Redis,
+    poster: RecordingPoster,
+    start_bridge: Callable[[], RunningBridge],
+) -> None:
+    # GIVEN a product whose stock change was pushed to its watcher
+    add_product(urls, "late-1", 8)
+    register(cache, "first-watcher", products=("late-1",))
+    start_bridge()
+    wait_until(
+        lambda: poster.messages("first-watcher", "health"), "the bridge to read the registry"
+    )
+    with psycopg.connect(urls.database_url, autocommit=True) as conn:
+        publish(
+            urls.nats_url,
+            [("inventory.reserved", {"productId": "late-1"})],
+            commit=lambda: reserve(conn, "late-1"),
+        )
+    wait_until(lambda: stock_values(poster, "first-watcher", "late-1") == [7], "the push of 7")
+
+    # WHEN another connection subscribes to it, with no change after
+    register(cache, "late-watcher", products=("late-1",))
+
+    # THEN it is sent the current stock too
+    wait_until(lambda: stock_values(poster, "late-watcher", "late-1") == [7], "a catch-up push")
+    assert stock_values(poster, "first-watcher", "late-1") == [7]
 
 
 def test_a_killed_bridge_restarted_resumes_from_its_durable_consumer(
