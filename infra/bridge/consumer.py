@@ -32,7 +32,9 @@ ACK_WAIT_SECONDS = 10.0
 # Events handed out and not yet acknowledged; a sale's burst waits here for its stock push.
 MAX_ACK_PENDING = 20_000
 FETCH_BATCH = 256
-FETCH_WAIT_SECONDS = 1.0
+# nats-py's fetch, once a first event is in, waits for the batch to fill until this deadline:
+# it bounds how long an event sits in the client before it is handled.
+FETCH_WAIT_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 REMEMBERED_EVENT_IDS = 100_000
 
