@@ -33,7 +33,7 @@ SERVICE = "bridge"
 WATCH_SECONDS = 0.5
 # Every connection gets the whole health list this often, changed or not.
 HEALTH_PUSH_SECONDS = 5.0
-STOCK_TICK_SECONDS = 0.05
+STOCK_TICK_SECONDS = 0.025
 
 
 def _now_ms() -> int:
