@@ -101,6 +101,13 @@ class LocalCloud:
         self.base_url = ""
 
     @property
+    def websocket_url(self) -> str:
+        """The WebSocket API (ws://HOST:PORT/{stage}); its stage URL over HTTP is the
+        @connections endpoint."""
+        stage = self.template.websocket.stage if self.template and self.template.websocket else "ws"
+        return f"ws{self.base_url.removeprefix('http')}/{stage}"
+
+    @property
     def runtimes(self) -> dict[str, FunctionRuntime]:
         """The in-process functions (empty when they run in worker processes)."""
         return self._host.runtimes if self._host is not None else {}
@@ -142,9 +149,12 @@ class LocalCloud:
             sock.close()
             self.stop()
             raise
+        websocket = ""
+        if self.template.websocket is not None:
+            websocket = f" WebSocket {self.websocket_url},"
         self.log(
             f"vendyz: local cloud ready in {time.monotonic() - started:.2f}s at {self.base_url}"
-            f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,"
+            f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,{websocket}"
             f" Lambda invoke {self.base_url}/2015-03-31/functions)"
         )
         return self.base_url

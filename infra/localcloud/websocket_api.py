@@ -13,13 +13,15 @@ import logging
 import os
 import time
 import traceback
-from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from typing import Any
 
+from redis.exceptions import RedisError
+
+from localcloud.authorizer_policy import allows_invoke
 from localcloud.connection_relay import ConnectionRelay
 from localcloud.responses import Receive, Scope, Send
 from localcloud.runtime import FunctionRuntime
+from localcloud.websocket_connection import LiveConnection
 from localcloud.websocket_events import (
     ConnectionContext,
     Handshake,
@@ -49,6 +51,17 @@ UNAUTHORIZED = {"message": "Unauthorized"}
 INTERNAL_ERROR = {"message": "Internal server error"}
 
 
+class _RefusalIsNotAnError(logging.Filter):
+    """uvicorn logs a handshake answered with an HTTP response (its own denial extension) as if
+    the app had returned without a handshake; a refused $connect is no error of the gateway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+_REFUSAL_FILTER = _RefusalIsNotAnError()
+
+
 class Refused(Exception):
     """The handshake is answered with this HTTP status instead of an upgrade."""
 
@@ -60,49 +73,6 @@ class Refused(Exception):
 
 def _json(payload: Any) -> bytes:
     return json.dumps(payload).encode()
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
-class LiveConnection:
-    """An accepted connection, as the @connections API reaches it."""
-
-    def __init__(self, context: ConnectionContext, send: Send) -> None:
-        self.context = context
-        self.last_active_ms = context.connected_at_ms
-        self._send = send
-
-    async def post(self, data: bytes) -> bool:
-        """Send `data` as one frame (text when it is UTF-8); False when the client is gone."""
-        message: dict[str, Any] = {"type": "websocket.send"}
-        try:
-            message["text"] = data.decode()
-        except UnicodeDecodeError:
-            message["bytes"] = data
-        return await self._deliver(message)
-
-    async def close(self, code: int, reason: str = "") -> bool:
-        return await self._deliver({"type": "websocket.close", "code": code, "reason": reason})
-
-    async def _deliver(self, message: dict[str, Any]) -> bool:
-        try:
-            await self._send(message)
-        except Exception:  # uvicorn's ClientDisconnected, or a send after the close
-            return False
-        return True
-
-    def info(self) -> dict[str, Any]:
-        """GetConnection's reply, as the wire has it."""
-        return {
-            "connectedAt": _iso(self.context.connected_at_ms),
-            "identity": {
-                "sourceIp": self.context.source_ip,
-                "userAgent": self.context.user_agent,
-            },
-            "lastActiveAt": _iso(self.last_active_ms),
-        }
 
 
 class WebSocketApi:
@@ -124,6 +94,7 @@ class WebSocketApi:
         self.max_connection_seconds = max_connection_seconds
         self.worker_tag = relay.worker_tag if relay is not None else os.urandom(WORKER_TAG_BYTES)
         self.connections: dict[str, LiveConnection] = {}
+        logging.getLogger("uvicorn.error").addFilter(_REFUSAL_FILTER)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
@@ -143,19 +114,30 @@ class WebSocketApi:
             if scope["path"] != f"/{self.spec.stage}":
                 raise Refused(403, _json(FORBIDDEN))
             await self._open(context, handshake)
-            if self.relay is not None:
-                await self.relay.ensure_started()
         except Refused as refused:
             await _refuse(scope, send, refused)
             return
+        await self._listen_for_other_workers()
         await send({"type": "websocket.accept"})
         connection = LiveConnection(context, send)
         self.connections[context.connection_id] = connection
         try:
             code, reason = await self._serve(connection, receive)
+        except Exception:  # a fault of the gateway: the connection ends, the gateway serves on
+            log.error("WebSocket connection failed:\n%s", traceback.format_exc())
+            code, reason = 1011, "Internal server error"
+            await connection.close(code, reason)
         finally:
             del self.connections[context.connection_id]
         await self._route_disconnect(context, code, reason)
+
+    async def _listen_for_other_workers(self) -> None:
+        if self.relay is None:
+            return
+        try:
+            await self.relay.ensure_started()
+        except (RedisError, OSError) as exc:  # calls from this worker still reach it
+            log.warning("@connections relay unavailable: %s", exc)
 
     async def _open(self, context: ConnectionContext, handshake: Handshake) -> None:
         """Authorize and run $connect; Refused with the status the client gets otherwise."""
@@ -190,7 +172,7 @@ class WebSocketApi:
                 raise Refused(401, _json(UNAUTHORIZED)) from None
             log.error("authorizer failed on $connect:\n%s", traceback.format_exc())
             raise Refused(500, _json(INTERNAL_ERROR)) from None
-        if not _allows(verdict, context.connect_arn):
+        if not allows_invoke(verdict, context.connect_arn):
             raise Refused(403, _json(FORBIDDEN))
         return {
             "principalId": str(verdict.get("principalId", "")),
@@ -288,24 +270,6 @@ class WebSocketApi:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def _allows(verdict: Any, arn: str) -> bool:
-    """An IAM policy allowing execute-api:Invoke on `arn`, with no statement denying it."""
-    if not isinstance(verdict, dict):
-        return False
-    statements = (verdict.get("policyDocument") or {}).get("Statement") or []
-    effects = set()
-    for statement in statements if isinstance(statements, list) else [statements]:
-        actions = statement.get("Action", [])
-        resources = statement.get("Resource", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = [resources] if isinstance(resources, str) else resources
-        if any(fnmatchcase("execute-api:Invoke", a) for a in actions) and any(
-            fnmatchcase(arn, r) for r in resources
-        ):
-            effects.add(statement.get("Effect"))
-    return "Allow" in effects and "Deny" not in effects
 
 
 def _reply_body(result: Any) -> str | None:

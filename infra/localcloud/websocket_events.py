@@ -1,5 +1,6 @@
 """The events API Gateway's WebSocket API hands its Lambda integrations and its `$connect`
-authorizer, in AWS's shapes (header names as the client sent them, as AWS keeps them)."""
+authorizer, in AWS's shapes. One difference: header names arrive lowercased (uvicorn's HTTP
+parser lowers them before the upgrade), where AWS keeps the client's case."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ class Handshake:
     def request_parts(self) -> dict[str, Any]:
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
-        forwarded = [("X-Forwarded-For", self.source_ip), ("X-Forwarded-Proto", "http")]
+        forwarded = [("x-forwarded-for", self.source_ip), ("x-forwarded-proto", "http")]
         for name, value in self.headers + forwarded:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
             multi_headers.setdefault(name, []).append(value)

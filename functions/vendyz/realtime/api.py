@@ -55,11 +55,12 @@ def on_message(service: RealtimeService, event: Event) -> dict[str, Any]:
         if route == "subscribe":
             products = service.subscribe(sender, subscription(message))
             return reply({"type": "subscribed", "products": products})
-        service.touch(sender)
         if route == "ping":
+            service.touch(sender)
             return reply({"type": "pong"})
         raise BadMessage(unknown_action(message))
     except (BadMessage, UnknownProduct) as exc:
+        service.touch(sender)  # a bad message still shows the connection is alive
         return reply({"type": "error", "message": str(exc)})
 
 

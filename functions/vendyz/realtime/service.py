@@ -76,7 +76,6 @@ class RealtimeService:
                 existing = store.existing_products(conn, product_ids)
             for product_id in product_ids:
                 if product_id not in existing:
-                    self.touch(peer)
                     raise UnknownProduct(product_id)
         store.refresh(
             self._cache,
