@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 from moto.apigatewaymanagementapi.models import ApiGatewayManagementApiBackend
 from moto.core.exceptions import JsonRESTError
 
@@ -28,7 +31,17 @@ class _Gone(JsonRESTError):
     code = 410
 
 
-def teach_moto_gone_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+@contextmanager
+def mocked_connections_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's @connections API (with gone connections) for every boto3 client meanwhile."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    _teach_moto_gone_connections(monkeypatch)
+    with mock_aws():
+        yield
+
+
+def _teach_moto_gone_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     closed: set[str] = set()
     post = ApiGatewayManagementApiBackend.post_to_connection
     delete = ApiGatewayManagementApiBackend.delete_connection

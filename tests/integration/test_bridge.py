@@ -25,7 +25,6 @@ import nats
 import psycopg
 import pytest
 import redis
-from moto import mock_aws
 from nats.js.api import StorageType, StreamConfig
 
 from bridge.app import Bridge
@@ -42,7 +41,7 @@ from tests.apigw import (
     REGION,
     RecordingPoster,
     close_connection,
-    teach_moto_gone_connections,
+    mocked_connections_api,
 )
 from vendyz.realtime import store as realtime
 
@@ -91,10 +90,7 @@ def cache(urls: DataServiceUrls) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def poster(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingPoster]:
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    teach_moto_gone_connections(monkeypatch)
-    with mock_aws():
+    with mocked_connections_api(monkeypatch):
         yield RecordingPoster(ManagementApi(ENDPOINT_URL, REGION))
 
 

@@ -9,21 +9,17 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
 from bridge.pusher import MAX_IN_FLIGHT, ManagementApi, Pusher
-from tests.apigw import ENDPOINT_URL, REGION, close_connection, teach_moto_gone_connections
+from tests.apigw import ENDPOINT_URL, REGION, close_connection, mocked_connections_api
 
 MOTO_ACCOUNT = "123456789012"
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    teach_moto_gone_connections(monkeypatch)
-    with mock_aws():
+    with mocked_connections_api(monkeypatch):
         yield
 
 
