@@ -102,10 +102,11 @@ class LocalCloud:
 
     @property
     def websocket_url(self) -> str:
-        """The WebSocket API (ws://HOST:PORT/{stage}); its stage URL over HTTP is the
-        @connections endpoint."""
-        stage = self.template.websocket.stage if self.template and self.template.websocket else "ws"
-        return f"ws{self.base_url.removeprefix('http')}/{stage}"
+        """The WebSocket API, ws://HOST:PORT/{stage}, once started; the same URL over HTTP is
+        the @connections endpoint."""
+        assert self.template is not None
+        assert self.template.websocket is not None
+        return f"ws{self.base_url.removeprefix('http')}/{self.template.websocket.stage}"
 
     @property
     def runtimes(self) -> dict[str, FunctionRuntime]:

@@ -118,8 +118,10 @@ class WebSocketApi:
             await _refuse(scope, send, refused)
             return
         await self._listen_for_other_workers()
-        await send({"type": "websocket.accept"})
         connection = LiveConnection(context, send)
+        if not await connection.accept():  # the client left during $connect
+            await self._route_disconnect(context, 1006, "")
+            return
         self.connections[context.connection_id] = connection
         try:
             code, reason = await self._serve(connection, receive)

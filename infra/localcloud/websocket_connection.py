@@ -1,5 +1,5 @@
-"""An accepted WebSocket connection, as the @connections API reaches it: send it a frame, close
-it, describe it."""
+"""A WebSocket connection the gateway holds: accepted once its $connect passed, then sent
+frames, closed and described (the @connections API's calls)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ class LiveConnection:
         self.context = context
         self.last_active_ms = context.connected_at_ms
         self._send = send
+
+    async def accept(self) -> bool:
+        return await self._deliver({"type": "websocket.accept"})
 
     async def post(self, data: bytes) -> bool:
         """Send `data` as one frame (text when it is UTF-8); False when the client is gone."""

@@ -10,16 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import redis
 import websockets
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from websockets.asyncio.client import ClientConnection
 
 from localcloud.cloud import CloudOptions, LocalCloud
-from tests.integration.test_realtime import open_watcher, wait_until_gone
+from tests.integration.test_realtime import management_client, open_watcher, wait_until_gone
 
 MAX_CONNECTIONS = 40
 WORKER_TAG_CHARS = 4  # the connection id's first 3 bytes name its worker
@@ -43,14 +41,7 @@ def test_every_call_reaches_its_connection_whichever_worker_holds_it(
     assert two_worker_cloud.urls is not None
     cache = redis.Redis.from_url(two_worker_cloud.urls.redis_url, decode_responses=True)
     # One client, so its calls come through a kept-alive connection to one worker mostly.
-    connections: Any = boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=f"{two_worker_cloud.base_url}/ws",
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    connections = management_client(two_worker_cloud)
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], int | None, str]:
         # GIVEN watchers connected to both workers

@@ -34,12 +34,11 @@ def cache(local_cloud: LocalCloud) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="module")
-def connections(local_cloud: LocalCloud) -> Any:
+def management_client(cloud: LocalCloud) -> Any:
     """boto3's management API client on the local stage URL, signing with made-up keys."""
     return boto3.client(
         "apigatewaymanagementapi",
-        endpoint_url=f"{local_cloud.base_url}/ws",
+        endpoint_url=f"{cloud.base_url}/ws",
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",
@@ -47,16 +46,21 @@ def connections(local_cloud: LocalCloud) -> Any:
     )
 
 
+@pytest.fixture(scope="module")
+def connections(local_cloud: LocalCloud) -> Any:
+    return management_client(local_cloud)
+
+
 def run(test: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(test(), timeout=60))
 
 
 async def open_watcher(
-    cloud: LocalCloud, cache: redis.Redis, query: str = ""
+    cloud: LocalCloud, cache: redis.Redis, query: str = "", headers: dict[str, str] | None = None
 ) -> tuple[ClientConnection, str]:
     """A connection and its id, found as the one entry it added to the registry."""
     before = set(cache.zrange(CONNECTIONS_KEY, 0, -1))
-    ws = await websockets.connect(f"{cloud.websocket_url}{query}")
+    ws = await websockets.connect(f"{cloud.websocket_url}{query}", additional_headers=headers)
     added = set(cache.zrange(CONNECTIONS_KEY, 0, -1)) - before
     assert len(added) == 1, added
     return ws, added.pop()
@@ -104,15 +108,19 @@ def test_anonymous_watcher_is_registered_for_every_product_until_it_leaves(
     wait_until_gone(cache, connection_id)
 
 
+@pytest.mark.parametrize("carrier", ["query", "header"])
 def test_a_valid_token_binds_the_connection_to_its_user(
-    local_cloud: LocalCloud, cache: redis.Redis, api: httpx.Client
+    local_cloud: LocalCloud, cache: redis.Redis, api: httpx.Client, carrier: str
 ) -> None:
     # GIVEN a logged-in shopper
     user_id, token = register_and_login(api, prefix="watcher")
 
-    # WHEN their browser connects with ?token=
+    # WHEN their browser connects with ?token= (another client may send a bearer header)
     async def scenario() -> str:
-        ws, connection_id = await open_watcher(local_cloud, cache, f"?token={token}")
+        if carrier == "query":
+            ws, connection_id = await open_watcher(local_cloud, cache, f"?token={token}")
+        else:
+            ws, connection_id = await open_watcher(local_cloud, cache, headers=bearer(token))
         user = cache.hget(connection_key(connection_id), "userId")
         await ws.close()
         return str(user)

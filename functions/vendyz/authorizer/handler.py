@@ -23,21 +23,16 @@ on the first Redis failure.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.authorizer.service import Authorizer, Denied
 from vendyz.core.cache import create_redis
-from vendyz.core.lazy import lazy
+from vendyz.core.lazy import lazy_pool
 from vendyz.core.observability import observability
 from vendyz.core.settings import get_settings
 from vendyz.core.tokens import Tokens
-
-if TYPE_CHECKING:
-    from psycopg_pool import ConnectionPool
-
-    from vendyz.core.db import Connection
 
 SERVICE = "authorizer"
 
@@ -45,20 +40,8 @@ settings = get_settings()
 obs = observability(SERVICE)
 
 
-def open_pool() -> ConnectionPool[Connection]:
-    # Imported here: psycopg (~50 ms of cold start) serves only the Redis fallback.
-    from vendyz.core.db import create_pool
-
-    return create_pool(
-        settings.database_url,
-        max_size=settings.db_pool_max_size,
-        name=SERVICE,
-        prepared_statements=settings.db_prepared_statements,
-    )
-
-
 authorizer = Authorizer(
-    Tokens.from_settings(settings), create_redis(settings.redis_url), lazy(open_pool)
+    Tokens.from_settings(settings), create_redis(settings.redis_url), lazy_pool(settings, SERVICE)
 )
 
 

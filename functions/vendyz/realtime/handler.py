@@ -5,41 +5,22 @@ subscription that names products."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.core.cache import create_redis
-from vendyz.core.entry import UnknownEvent
-from vendyz.core.lazy import lazy
+from vendyz.core.lazy import lazy_pool
 from vendyz.core.observability import observability
 from vendyz.core.settings import get_settings
 from vendyz.realtime import api
 from vendyz.realtime.service import RealtimeService
 
-if TYPE_CHECKING:
-    from psycopg_pool import ConnectionPool
-
-    from vendyz.core.db import Connection
-
 SERVICE = "realtime"
 
 settings = get_settings()
 obs = observability(SERVICE)
-
-
-def open_pool() -> ConnectionPool[Connection]:
-    from vendyz.core.db import create_pool
-
-    return create_pool(
-        settings.database_url,
-        max_size=settings.db_pool_max_size,
-        name=SERVICE,
-        prepared_statements=settings.db_prepared_statements,
-    )
-
-
-service = RealtimeService(create_redis(settings.redis_url), lazy(open_pool))
+service = RealtimeService(create_redis(settings.redis_url), lazy_pool(settings, SERVICE))
 
 ROUTES = {
     "CONNECT": api.on_connect,
@@ -52,7 +33,7 @@ def route(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     event_type = (event.get("requestContext") or {}).get("eventType")
     serve = ROUTES.get(str(event_type))
     if serve is None:
-        raise UnknownEvent(f"not a WebSocket event (eventType {event_type!r})")
+        raise ValueError(f"not a WebSocket event (eventType {event_type!r})")
     return serve(service, event)
 
 

@@ -60,13 +60,7 @@ class RealtimeService:
 
     def touch(self, peer: Peer) -> None:
         """Any message keeps the connection's registry entry alive."""
-        store.refresh(
-            self._cache,
-            peer.connection_id,
-            user_id=peer.user_id,
-            connected_at_ms=peer.connected_at_ms,
-            now_ms=self._now_ms(),
-        )
+        self._refresh(peer)
 
     def subscribe(self, peer: Peer, product_ids: Sequence[str]) -> list[str]:
         """Watch these products ([] = every product); UnknownProduct, with nothing changed, when
@@ -77,15 +71,15 @@ class RealtimeService:
             for product_id in product_ids:
                 if product_id not in existing:
                     raise UnknownProduct(product_id)
+        self._refresh(peer, product_ids)
+        return list(product_ids)
+
+    def _refresh(self, peer: Peer, products: Sequence[str] | None = None) -> None:
         store.refresh(
             self._cache,
             peer.connection_id,
             user_id=peer.user_id,
             connected_at_ms=peer.connected_at_ms,
-            now_ms=self._now_ms(),
-            products=product_ids,
+            now_ms=int(self._clock() * 1000),
+            products=products,
         )
-        return list(product_ids)
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import redis
 
-from vendyz.core.db import Connection
 from vendyz.core.markers import CONNECTION_TTL_SECONDS, CONNECTIONS_KEY, connection_key
+
+if TYPE_CHECKING:  # psycopg is imported with the pool, on the first subscription to products
+    from vendyz.core.db import Connection
 
 _TTL_MS = CONNECTION_TTL_SECONDS * 1000
 
