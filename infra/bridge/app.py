@@ -4,6 +4,7 @@ push stock, beat."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ from bridge.registry import Changes, ConnectionRegistry
 from bridge.settings import Settings
 from bridge.stock import StockFeed
 from bridge.store import Database
-from bridge.timing import every, sleep_unless
+from bridge.timing import every
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +178,28 @@ class Bridge:
 
 
 async def _connect_nats(url: str, stop: asyncio.Event) -> Nats | None:
-    """Connected, waiting for the server if it is not up yet; reconnects on its own later."""
-    while not stop.is_set():
-        try:
-            client: Nats = await nats.connect(
-                url, connect_timeout=2, reconnect_time_wait=0.5, max_reconnect_attempts=-1
-            )
-            return client
-        except (nats.errors.Error, OSError) as error:
-            log.info("waiting for NATS at %s: %s", url, error)
-        await sleep_unless(stop, 1.0)
-    return None
+    """Connected, waiting for the server if it is not up yet (nats-py retries on its own, then
+    and after a disconnect); None if `stop` comes first."""
+
+    async def on_error(error: Exception) -> None:
+        log.warning("NATS: %s", error or type(error).__name__)
+
+    connecting = asyncio.create_task(
+        nats.connect(
+            url,
+            connect_timeout=2,
+            reconnect_time_wait=0.5,
+            max_reconnect_attempts=-1,
+            error_cb=on_error,
+        )
+    )
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        return None
+    client: Nats = connecting.result()
+    return client
