@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from localcloud.bridge_process import BridgeProcess, bridge_environment
 from localcloud.host import FunctionHost, port_socket, run_worker
 from localcloud.provision import provision
 from localcloud.runtime import FunctionRuntime
@@ -87,6 +88,7 @@ class LocalCloud:
         self.env = dict(os.environ if env is None else env)
         self.log = log
         self.services = DataServices(options.data_dir, env=self.env, log=log)
+        self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log", log=log)
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
         self._host: FunctionHost | None = None
@@ -136,6 +138,9 @@ class LocalCloud:
             # As CloudFormation creating the stack: migrations, seed admin, demo products.
             provision(self.template, self.base_url)
             self._start_schedules()
+            # Heartbeats come at the schedules' pace; with schedules off, at the default pace.
+            heartbeat = self.options.schedule_seconds or CloudOptions.schedule_seconds
+            self.bridge.start(bridge_environment(environment, self.urls, self.base_url, heartbeat))
         except BaseException:
             sock.close()
             self.stop()
@@ -245,6 +250,7 @@ class LocalCloud:
         self._stop_schedules.set()
         if self._scheduler is not None:
             self._scheduler.join(timeout=10)
+        self.bridge.stop()
         for worker in self._workers:
             worker.terminate()
         for worker in self._workers:
