@@ -37,6 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="untimed orders first, for warm instances (default: min(2C, U); 0: none)",
     )
     parser.add_argument(
+        "--watchers",
+        type=int,
+        default=0,
+        help="WebSocket clients watching the product's stock during the load (W); adds"
+        " push_lag_p50_ms / push_lag_p99_ms and watchers_missed to the report",
+    )
+    parser.add_argument(
+        "--ws-url",
+        help="the WebSocket API's URL for the watchers (default: ws(s)://<url's host>/ws, the"
+        " local cloud's; in AWS the stack's WebSocketUrl output)",
+    )
+    parser.add_argument(
         "--measure-seconds",
         type=float,
         default=5.0,
@@ -80,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         measure_seconds=args.measure_seconds,
         workers=args.workers,
         warmup=args.warmup,
+        watchers=args.watchers,
+        ws_url=args.ws_url,
     )
 
     try:
