@@ -28,6 +28,8 @@ from playwright.sync_api import Response as BrowserResponse
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
+from tests.e2e.browser.shop import create_product
+
 ROOT = Path(__file__).resolve().parents[3]
 DIST = ROOT / "frontend" / "dist"
 VENDYZ = ROOT / ".venv" / "bin" / "vendyz"
@@ -35,8 +37,8 @@ CHROMIUM = Path(os.environ.get("VENDYZ_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 READY_MARK = "local cloud ready"
 READY_TIMEOUT_S = 90.0
-# The bridge pushes health to a new connection at once and every few seconds after.
-PUSH_PROBE_S = 8.0
+# A push comes within a second or two where pushes work at all.
+PUSH_PROBE_S = 10.0
 # This machine's network is closed: without these Chromium keeps trying Google's hosts.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -128,16 +130,21 @@ def has_health_api(shop_api: httpx.Client) -> bool:
 
 
 @pytest.fixture(scope="package")
-def pushes_flow(shop_url: str, has_websocket_api: bool) -> bool:
-    """Whether the NATS bridge pushes to WebSocket clients: it sends health on connect."""
+def pushes_flow(shop_url: str, shop_api: httpx.Client, has_websocket_api: bool) -> bool:
+    """Whether a stock change reaches a WebSocket client: the Realtime API, the events on the
+    stream and the NATS bridge all working (a new product is a stock change)."""
     if not has_websocket_api:
         return False
     deadline = time.monotonic() + PUSH_PROBE_S
     try:
         with connect(shop_url.replace("http", "ws", 1) + "/ws", open_timeout=5) as client:
             client.send(json.dumps({"action": "subscribe", "products": []}))
+            while json.loads(client.recv(timeout=PUSH_PROBE_S)).get("type") != "health":
+                pass  # the bridge pushes health on connect: from then on it knows this client
+            product_id = create_product(shop_api, "Live stock probe", stock=1)
             while (left := deadline - time.monotonic()) > 0:
-                if json.loads(client.recv(timeout=left)).get("type") == "health":
+                message = json.loads(client.recv(timeout=left))
+                if message.get("type") == "stock" and message.get("productId") == product_id:
                     return True
     except (OSError, TimeoutError, WebSocketException):
         return False
@@ -155,7 +162,7 @@ def live_pushes(pushes_flow: bool) -> None:
     """For the tests whose promise is a push within seconds: they need the WebSocket API
     and the NATS bridge behind it."""
     if not pushes_flow:
-        pytest.skip("needs pushes: the WebSocket API (realtime) and the NATS bridge (bridge)")
+        pytest.skip("needs stock pushes: WebSocket API + events on JetStream + NATS bridge")
 
 
 @pytest.fixture(scope="package")
