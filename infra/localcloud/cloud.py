@@ -20,6 +20,7 @@ from localcloud.runtime import FunctionRuntime
 from localcloud.seed import seed
 from localcloud.services import DataServices, DataServiceUrls
 from localcloud.template import AppTemplate, load_template
+from vendyz.core.jetstream import ensure_stream  # type: ignore[import-not-found,unused-ignore]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,6 +97,7 @@ class LocalCloud:
         self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
         self._scheduler: threading.Thread | None = None
+        self._paused_schedules: set[str] = set()
         self.base_url = ""
 
     @property
@@ -113,6 +115,7 @@ class LocalCloud:
         self.base_url = f"http://{self.options.host}:{port}"
         try:
             self.urls = self.services.start()
+            ensure_stream(self.urls.nats_url)
             apply_migrations(self.urls.database_url)
             admin_email = self.env.get("AUTH_SEED_EMAIL", self.options.admin_email)
             admin_password = self.env.get("AUTH_SEED_PASSWORD", self.options.admin_password)
@@ -162,6 +165,10 @@ class LocalCloud:
         for name, value in LOCAL_AWS_DEFAULTS.items():
             environment.setdefault(name, self.env.get(name, value))
         environment.update(LOCAL_OVERRIDES)
+        if self.options.schedule_seconds > 0:
+            # Heartbeats run at the local schedule's pace, so "up" is judged by it.
+            heartbeat = min(60.0, self.options.schedule_seconds)
+            environment["HEARTBEAT_INTERVAL_SECONDS"] = f"{heartbeat:g}"
         for name in ("JWT_SECRET", "AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
             if self.env.get(name):
                 environment[name] = self.env[name]
@@ -225,6 +232,8 @@ class LocalCloud:
             while not self._stop_schedules.is_set():
                 now = time.monotonic()
                 for schedule in schedules:
+                    if schedule.name in self._paused_schedules:
+                        continue
                     if now >= next_run[schedule.name]:
                         interval = min(schedule.rate_seconds, self.options.schedule_seconds)
                         next_run[schedule.name] = now + interval
@@ -233,6 +242,17 @@ class LocalCloud:
 
         self._scheduler = threading.Thread(target=run, name="localcloud-schedules", daemon=True)
         self._scheduler.start()
+
+    def pause_schedule(self, name: str) -> None:
+        """Stop firing one schedule ("AuthFunction.Heartbeat"), as disabling its EventBridge
+        rule would; for tests of what happens when a function's schedule stops."""
+        assert self.template is not None
+        if name not in {s.name for s in self.template.schedules}:
+            raise KeyError(f"no schedule {name!r} in the template")
+        self._paused_schedules.add(name)
+
+    def resume_schedule(self, name: str) -> None:
+        self._paused_schedules.discard(name)
 
     def stop(self) -> None:
         self._stop_schedules.set()

@@ -38,6 +38,8 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("POST", "/api/v1/orders", "OrdersFunction", True),
     ("GET", "/api/v1/orders", "OrdersFunction", True),
     ("GET", "/api/v1/orders/{id}", "OrdersFunction", True),
+    ("GET", "/api/v1/health", "HealthFunction", False),
+    ("POST", "/api/v1/health/ping", "HealthFunction", True),
     ("GET", "/api/v1/docs", "DocsFunction", False),
     ("GET", "/api/v1/openapi.json", "DocsFunction", False),
 ]
@@ -47,6 +49,7 @@ HANDLERS: dict[str, str] = {
     "AuthFunction": "vendyz.auth.handler.handler",
     "InventoryFunction": "vendyz.inventory.handler.handler",
     "OrdersFunction": "vendyz.orders.handler.handler",
+    "HealthFunction": "vendyz.health.handler.handler",
     "DocsFunction": "vendyz.docs.handler.handler",
 }
 
@@ -56,6 +59,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "AuthorizerFunction": 32,
     "InventoryFunction": 64,
     "OrdersFunction": 64,
+    "HealthFunction": 4,
     "DocsFunction": 4,
 }
 
@@ -270,7 +274,7 @@ def test_every_function_is_built_by_the_functions_makefile(sam_template: Templat
     # WHEN reading how `sam build` builds each
     methods = {name: (r.get("Metadata") or {}).get("BuildMethod") for name, r in functions.items()}
     # THEN every one goes through functions/Makefile (SAM's own build ships no bytecode)
-    assert len(methods) == 5
+    assert len(methods) == len(HANDLERS)
     assert set(methods.values()) == {"makefile"}, methods
 
 
@@ -333,6 +337,7 @@ def test_every_function_gets_the_shared_environment(translated: Template) -> Non
         assert variables["LAMBDA_ENDPOINT_URL"] == {"Ref": "LambdaEndpointUrl"}, name
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Vendyz", name
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO", name
+        assert variables["HEARTBEAT_INTERVAL_SECONDS"] == "60", name
 
 
 def test_orders_may_invoke_inventory_and_nothing_else_may(translated: Template) -> None:

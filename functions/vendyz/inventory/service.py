@@ -16,14 +16,11 @@ from psycopg_pool import ConnectionPool
 from vendyz.core.db import Connection, Row, UnitOfWork
 from vendyz.core.errors import NotFound
 from vendyz.core.events import Event, EventPublisher
-from vendyz.core.invalidation import CoalescedInvalidation
 from vendyz.core.markers import SOLD_OUT_TTL_SECONDS, sold_out_key
 from vendyz.core.outbox import Outbox
 from vendyz.inventory import store
 
 PRODUCT_CACHE_SECONDS = 60
-# A burst of reservations drops the product's cached views once per this interval.
-RESERVATION_INVALIDATION_SECONDS = 0.05
 _LIST_VERSION_KEY = "products:version"
 
 Outcome = Literal["RESERVED", "REJECTED"]
@@ -75,9 +72,6 @@ class InventoryService:
         self._pool = pool
         self._cache = cache
         self._outbox = Outbox("inventory", pool, publisher)
-        self._invalidation = CoalescedInvalidation(
-            cache, interval_seconds=RESERVATION_INVALIDATION_SECONDS
-        )
         # Test hook: runs after a reservation committed, before the reply (to simulate a
         # timeout that happens after the work is done). None in production.
         self.after_reserve_committed: Callable[[str], None] | None = None
@@ -159,12 +153,7 @@ class InventoryService:
             self.after_reserve_committed(order_id)
         if row["event_id"] is not None:
             event = Event(str(row["event_id"]), "inventory.reserved", row["event_payload"])
-            if row["remaining_stock"] == 0:
-                self._after_change(product_id, 0, [event])
-            else:
-                # Stock left: no marker to set, and the views may follow a moment later.
-                self._outbox.publish([event])
-                self._invalidation.invalidate([_product_key(product_id)], [_LIST_VERSION_KEY])
+            self._after_change(product_id, row["remaining_stock"], [event])
         elif row["reason"] == "OUT_OF_STOCK" and row["remaining_stock"] == 0:
             self._cache.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
         return Reservation(
@@ -176,7 +165,8 @@ class InventoryService:
         )
 
     def _after_change(self, product_id: str, stock: int, events: list[Event]) -> None:
-        """After commit: publish the events, refresh the cache, keep the sold-out marker."""
+        """After commit, before the reply: publish the events, then drop the product's cached
+        views and keep the sold-out marker in one Redis round trip."""
         self._outbox.publish(events)
         pipe = self._cache.pipeline(transaction=False)
         pipe.delete(_product_key(product_id))
