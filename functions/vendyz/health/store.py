@@ -14,7 +14,7 @@ from vendyz.core.markers import heartbeat_key
 _MILLISECONDS_FROM = 1e11
 
 
-def _seconds(value: bytes | str | None) -> float | None:
+def parse_last_seen(value: bytes | str | None) -> float | None:
     """A last-seen value as seconds since the epoch; None when never seen or unreadable."""
     if value is None:
         return None
@@ -32,7 +32,7 @@ class RedisHealthStore:
     def last_seen(self, services: Sequence[str]) -> list[float | None]:
         """One round trip (MGET)."""
         values = self._cache.mget([heartbeat_key(s) for s in services])
-        return [_seconds(v) for v in values]
+        return [parse_last_seen(v) for v in values]
 
     def record_seen(self, service: str, seen_at: float) -> None:
         self._cache.set(heartbeat_key(service), str(seen_at))
