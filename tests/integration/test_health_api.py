@@ -12,11 +12,13 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from google.protobuf import json_format
 
 from localcloud.cloud import LocalCloud
 from localcloud.runtime import LambdaContext
 from tests.helpers import bearer, register_and_login
 from tests.stream import stored_messages
+from vendyz.core.contracts import events_pb2
 
 FUNCTION_SERVICES = ("auth", "inventory", "orders")
 # Generous: a few 2 s schedule intervals, on a busy machine.
@@ -108,7 +110,11 @@ def test_a_heartbeat_checks_its_dependencies_and_publishes_them_in_its_ping(
     assert result["checks"] == {"postgres": True, "redis": True, "nats": True}
     assert result["published"] is True
     pings = stored_messages(local_cloud.urls.nats_url, "health.ping", since)
-    assert [p for _, p in pings if p["service"] == "inventory" and p["checks"] == result["checks"]]
+    mine = [p for _, p in pings if p["service"] == "inventory" and p["checks"] == result["checks"]]
+    assert mine
+    # AND the ping is the HealthPing message of proto/vendyz/events.proto, nothing more
+    ping = json_format.ParseDict(mine[-1], events_pb2.HealthPing())
+    assert ping.checks == events_pb2.HealthPing.Checks(postgres=True, redis=True, nats=True)
 
 
 def test_an_admin_ping_records_a_beat_for_that_service(

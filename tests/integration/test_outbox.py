@@ -12,7 +12,6 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
@@ -46,22 +45,6 @@ def pool(local_cloud: LocalCloud) -> Iterator[ConnectionPool[Connection]]:
 def nats_url(local_cloud: LocalCloud) -> str:
     assert local_cloud.urls is not None
     return local_cloud.urls.nats_url
-
-
-@pytest.fixture
-def own_nats(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[tuple[DataServices, str]]:
-    """A NATS server of this test's own (no stream yet), to break and mend freely."""
-    assert local_cloud.urls is not None
-    services = DataServices(
-        tmp_path,
-        env={
-            "DATABASE_URL": local_cloud.urls.database_url,
-            "REDIS_URL": local_cloud.urls.redis_url,
-        },
-    )
-    urls = services.start()
-    yield services, urls.nats_url
-    services.stop()
 
 
 def commit_events(

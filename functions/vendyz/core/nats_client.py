@@ -79,9 +79,15 @@ class NatsConnection:
         self.closed = False
         self._inbox = f"_INBOX.{secrets.token_hex(11)}.".encode()
         self._sent = 0  # requests written, each answered on inbox + its number
-        deadline = time.monotonic() + timeout
-        if not self._line(deadline).startswith(b"INFO "):
+        try:
+            self._handshake(parts.username, parts.password, time.monotonic() + timeout)
+        except OSError:
             self.close()
+            raise
+        self.last_used = time.monotonic()
+
+    def _handshake(self, username: str | None, password: str | None, deadline: float) -> None:
+        if not self._line(deadline).startswith(b"INFO "):
             raise NatsError("not a NATS server")
         options: dict[str, Any] = {
             "verbose": False,
@@ -94,14 +100,12 @@ class NatsConnection:
             "version": "vendyz",
             "protocol": 1,
         }
-        if parts.username and parts.password:
-            options |= {"user": unquote(parts.username), "pass": unquote(parts.password)}
-        elif parts.username:
-            options["auth_token"] = unquote(parts.username)
-        self._write(
-            b"CONNECT " + json.dumps(options).encode() + b"\r\nSUB %s* %s\r\n" % (self._inbox, _SID)
-        )
-        self.last_used = time.monotonic()
+        if username and password:
+            options |= {"user": unquote(username), "pass": unquote(password)}
+        elif username:
+            options["auth_token"] = unquote(username)
+        connect = b"CONNECT " + json.dumps(options).encode() + b"\r\n"
+        self._write(connect + b"SUB %s* %s\r\n" % (self._inbox, _SID))
 
     def request_all(self, requests: Sequence[Request], timeout: float) -> list[Reply | None]:
         """Each request's reply, in order; None where none came within `timeout` (the

@@ -190,6 +190,31 @@ class HealthPing(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class Checks(_message.Message):
+        """Whether the service reached each of its dependencies when it beat."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        POSTGRES_FIELD_NUMBER: _builtins.int
+        REDIS_FIELD_NUMBER: _builtins.int
+        NATS_FIELD_NUMBER: _builtins.int
+        postgres: _builtins.bool
+        redis: _builtins.bool
+        nats: _builtins.bool
+        def __init__(
+            self,
+            *,
+            postgres: _builtins.bool = ...,
+            redis: _builtins.bool = ...,
+            nats: _builtins.bool = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["nats", b"nats", "postgres", b"postgres", "redis", b"redis"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     EVENT_ID_FIELD_NUMBER: _builtins.int
     SERVICE_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
@@ -199,7 +224,7 @@ class HealthPing(_message.Message):
     """"auth", "inventory", "orders" or "bridge" """
     occurred_at: _builtins.str
     @_builtins.property
-    def checks(self) -> Global___HealthChecks:
+    def checks(self) -> Global___HealthPing.Checks:
         """what the beat found; absent for a manual POST /health/ping"""
 
     def __init__(
@@ -208,7 +233,7 @@ class HealthPing(_message.Message):
         event_id: _builtins.str = ...,
         service: _builtins.str = ...,
         occurred_at: _builtins.str = ...,
-        checks: Global___HealthChecks | None = ...,
+        checks: Global___HealthPing.Checks | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["checks", b"checks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -217,30 +242,3 @@ class HealthPing(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HealthPing: _TypeAlias = HealthPing  # noqa: Y015
-
-@_typing.final
-class HealthChecks(_message.Message):
-    """Whether the service reached each of its dependencies when it beat."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    POSTGRES_FIELD_NUMBER: _builtins.int
-    REDIS_FIELD_NUMBER: _builtins.int
-    NATS_FIELD_NUMBER: _builtins.int
-    postgres: _builtins.bool
-    redis: _builtins.bool
-    nats: _builtins.bool
-    def __init__(
-        self,
-        *,
-        postgres: _builtins.bool = ...,
-        redis: _builtins.bool = ...,
-        nats: _builtins.bool = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["nats", b"nats", "postgres", b"postgres", "redis", b"redis"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___HealthChecks: _TypeAlias = HealthChecks  # noqa: Y015
