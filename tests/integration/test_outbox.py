@@ -72,6 +72,14 @@ def ids(events: list[Event]) -> set[str]:
     return {e.event_id for e in events}
 
 
+def assert_each_sent_once(
+    pool: ConnectionPool[Connection], nats_url: str, subject: str, events: list[Event]
+) -> None:
+    """Every event's row is marked sent, and the stream holds each event exactly once."""
+    assert unsent(pool, events) == set()
+    assert stored_ids(nats_url, subject) == dict.fromkeys(ids(events), 1)
+
+
 def test_publish_returns_with_the_event_in_the_stream_and_its_row_marked_sent(
     pool: ConnectionPool[Connection], nats_url: str
 ) -> None:
@@ -84,8 +92,7 @@ def test_publish_returns_with_the_event_in_the_stream_and_its_row_marked_sent(
     sent = outbox.publish(events)
     # THEN, with nothing left running, both are acked, in the stream once and marked sent
     assert set(sent) == ids(events)
-    assert unsent(pool, events) == set()
-    assert stored_ids(nats_url, subject) == dict.fromkeys(ids(events), 1)
+    assert_each_sent_once(pool, nats_url, subject, events)
     publisher.close()
 
 
@@ -134,8 +141,7 @@ def test_a_republish_inside_the_duplicate_window_is_stored_once(
     assert outbox.relay(older_than_seconds=0) >= 1
     assert publisher.publish([event]) == [event.event_id]  # acked: JetStream holds it
     # THEN the stream holds it once, and the row is marked sent
-    assert stored_ids(nats_url, subject) == {event.event_id: 1}
-    assert unsent(pool, [event]) == set()
+    assert_each_sent_once(pool, nats_url, subject, [event])
     publisher.close()
 
 
@@ -181,8 +187,7 @@ def test_without_the_stream_rows_stay_unsent_and_the_relay_sends_them_once_it_ex
     # AND once the stream exists, the relay sends each of them, once
     ensure_stream(url)
     assert outbox.relay(older_than_seconds=0) >= 3
-    assert unsent(pool, events) == set()
-    assert stored_ids(url, subject) == dict.fromkeys(ids(events), 1)
+    assert_each_sent_once(pool, url, subject, events)
     publisher.close()
 
 
@@ -210,9 +215,7 @@ def test_killing_nats_loses_no_committed_event(
         outbox.relay(older_than_seconds=0)
         relayed += 1
     # THEN every committed event is marked sent and in the stream exactly once
-    everything = before + during + after
-    assert unsent(pool, everything) == set()
-    assert stored_ids(url, subject) == dict.fromkeys(ids(everything), 1)
+    assert_each_sent_once(pool, url, subject, before + during + after)
     publisher.close()
 
 

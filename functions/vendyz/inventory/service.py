@@ -122,7 +122,7 @@ class InventoryService:
                 {"productId": row["product_id"], "name": row["name"], "stock": row["stock"]},
             )
             uow.commit()
-        self._after_change(row["product_id"], row["stock"], [event])
+        self._after_change(row["product_id"], [event], sold_out=row["stock"] == 0)
         return _public(row)
 
     def set_stock(self, product_id: str, stock: int) -> dict[str, Any]:
@@ -136,7 +136,7 @@ class InventoryService:
                 {"productId": product_id, "name": row["name"], "stock": stock},
             )
             uow.commit()
-        self._after_change(product_id, stock, [event])
+        self._after_change(product_id, [event], sold_out=stock == 0)
         return _public(row)
 
     def reserve_stock(
@@ -153,7 +153,10 @@ class InventoryService:
             self.after_reserve_committed(order_id)
         if row["event_id"] is not None:
             event = Event(str(row["event_id"]), "inventory.reserved", row["event_payload"])
-            self._after_change(product_id, row["remaining_stock"], [event])
+            # A reservation never brings stock back: it sets the marker at most, so it cannot
+            # clear one that a concurrent sale of the last unit just set.
+            sold_out = True if row["remaining_stock"] == 0 else None
+            self._after_change(product_id, [event], sold_out=sold_out)
         elif row["reason"] == "OUT_OF_STOCK" and row["remaining_stock"] == 0:
             self._cache.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
         return Reservation(
@@ -164,16 +167,17 @@ class InventoryService:
             replayed=row["replayed"],
         )
 
-    def _after_change(self, product_id: str, stock: int, events: list[Event]) -> None:
+    def _after_change(self, product_id: str, events: list[Event], *, sold_out: bool | None) -> None:
         """After commit, before the reply: publish the events, then drop the product's cached
-        views and keep the sold-out marker in one Redis round trip."""
+        views and set (True), clear (False) or leave (None) the sold-out marker, in one Redis
+        round trip."""
         self._outbox.publish(events)
         pipe = self._cache.pipeline(transaction=False)
         pipe.delete(_product_key(product_id))
         pipe.incr(_LIST_VERSION_KEY)
-        if stock == 0:
+        if sold_out:
             pipe.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
-        else:
+        elif sold_out is False:
             pipe.delete(sold_out_key(product_id))
         pipe.execute()
 
