@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import nats
 import pytest
@@ -26,6 +26,7 @@ from vendyz.core.jetstream import STREAM, ensure_stream
 from vendyz.core.outbox import Outbox
 
 SCHEMA = "events_test"
+Publishers = Callable[[str], EventPublisher]
 
 
 @pytest.fixture
@@ -45,6 +46,20 @@ def pool(local_cloud: LocalCloud) -> Iterator[ConnectionPool[Connection]]:
 def nats_url(local_cloud: LocalCloud) -> str:
     assert local_cloud.urls is not None
     return local_cloud.urls.nats_url
+
+
+@pytest.fixture
+def publishers() -> Iterator[Publishers]:
+    """Publishers to a NATS URL, closed after the test."""
+    made: list[EventPublisher] = []
+
+    def publisher(url: str) -> EventPublisher:
+        made.append(EventPublisher(url))
+        return made[-1]
+
+    yield publisher
+    for publisher in made:
+        publisher.close()
 
 
 def commit_events(
@@ -81,10 +96,10 @@ def assert_each_sent_once(
 
 
 def test_publish_returns_with_the_event_in_the_stream_and_its_row_marked_sent(
-    pool: ConnectionPool[Connection], nats_url: str
+    pool: ConnectionPool[Connection], nats_url: str, publishers: Publishers
 ) -> None:
     # GIVEN two committed changes on a subject of the stream
-    publisher = EventPublisher(nats_url)
+    publisher = publishers(nats_url)
     outbox = Outbox(SCHEMA, pool, publisher)
     subject = fresh_subject()
     events = commit_events(pool, outbox, subject, 2)
@@ -93,11 +108,10 @@ def test_publish_returns_with_the_event_in_the_stream_and_its_row_marked_sent(
     # THEN, with nothing left running, both are acked, in the stream once and marked sent
     assert set(sent) == ids(events)
     assert_each_sent_once(pool, nats_url, subject, events)
-    publisher.close()
 
 
-def test_a_consumer_that_was_down_catches_up(nats_url: str) -> None:
-    publisher = EventPublisher(nats_url)
+def test_a_consumer_that_was_down_catches_up(nats_url: str, publishers: Publishers) -> None:
+    publisher = publishers(nats_url)
     subject = fresh_subject()
     durable = f"catch-up-{subject.rsplit('-', 1)[1]}"
 
@@ -120,13 +134,12 @@ def test_a_consumer_that_was_down_catches_up(nats_url: str) -> None:
     assert publisher.publish(later) == [e.event_id for e in later]
     # THEN, back up, the consumer gets exactly what it missed, in order
     assert asyncio.run(consume(2)) == [e.event_id for e in later]
-    publisher.close()
 
 
 def test_a_republish_inside_the_duplicate_window_is_stored_once(
-    pool: ConnectionPool[Connection], nats_url: str
+    pool: ConnectionPool[Connection], nats_url: str, publishers: Publishers
 ) -> None:
-    publisher = EventPublisher(nats_url)
+    publisher = publishers(nats_url)
     outbox = Outbox(SCHEMA, pool, publisher)
     subject = fresh_subject()
     # GIVEN an event published and marked sent, and then its mark lost (a crash after the ack)
@@ -142,7 +155,6 @@ def test_a_republish_inside_the_duplicate_window_is_stored_once(
     assert publisher.publish([event]) == [event.event_id]  # acked: JetStream holds it
     # THEN the stream holds it once, and the row is marked sent
     assert_each_sent_once(pool, nats_url, subject, [event])
-    publisher.close()
 
 
 def test_a_rolled_back_change_leaves_no_event(pool: ConnectionPool[Connection]) -> None:
@@ -171,10 +183,12 @@ def test_a_rolled_back_change_leaves_no_event(pool: ConnectionPool[Connection]) 
 
 
 def test_without_the_stream_rows_stay_unsent_and_the_relay_sends_them_once_it_exists(
-    pool: ConnectionPool[Connection], own_nats: tuple[DataServices, str]
+    pool: ConnectionPool[Connection],
+    own_nats: tuple[DataServices, str],
+    publishers: Publishers,
 ) -> None:
     _, url = own_nats
-    publisher = EventPublisher(url)
+    publisher = publishers(url)
     outbox = Outbox(SCHEMA, pool, publisher)
     subject = fresh_subject()
     # GIVEN a NATS server that is up but has no stream yet
@@ -188,15 +202,16 @@ def test_without_the_stream_rows_stay_unsent_and_the_relay_sends_them_once_it_ex
     ensure_stream(url)
     assert outbox.relay(older_than_seconds=0) >= 3
     assert_each_sent_once(pool, url, subject, events)
-    publisher.close()
 
 
 def test_killing_nats_loses_no_committed_event(
-    pool: ConnectionPool[Connection], own_nats: tuple[DataServices, str]
+    pool: ConnectionPool[Connection],
+    own_nats: tuple[DataServices, str],
+    publishers: Publishers,
 ) -> None:
     services, url = own_nats
     ensure_stream(url)
-    publisher = EventPublisher(url)
+    publisher = publishers(url)
     outbox = Outbox(SCHEMA, pool, publisher)
     subject = fresh_subject()
     # GIVEN events published while NATS is up
@@ -216,11 +231,12 @@ def test_killing_nats_loses_no_committed_event(
         relayed += 1
     # THEN every committed event is marked sent and in the stream exactly once
     assert_each_sent_once(pool, url, subject, before + during + after)
-    publisher.close()
 
 
-def test_many_threads_sharing_a_publisher_each_get_their_acks(nats_url: str) -> None:
-    publisher = EventPublisher(nats_url)
+def test_many_threads_sharing_a_publisher_each_get_their_acks(
+    nats_url: str, publishers: Publishers
+) -> None:
+    publisher = publishers(nats_url)
     subject = fresh_subject()
     acked: list[str] = []
     published: list[str] = []
@@ -241,13 +257,13 @@ def test_many_threads_sharing_a_publisher_each_get_their_acks(nats_url: str) -> 
     # THEN each publish got its own event's ack, and the stream holds every event once
     assert sorted(acked) == sorted(published)
     assert stored_ids(nats_url, subject) == dict.fromkeys(published, 1)
-    publisher.close()
 
 
-def test_a_subject_outside_the_stream_is_not_counted_as_published(nats_url: str) -> None:
-    publisher = EventPublisher(nats_url)
+def test_a_subject_outside_the_stream_is_not_counted_as_published(
+    nats_url: str, publishers: Publishers
+) -> None:
+    publisher = publishers(nats_url)
     # GIVEN an event on a subject no stream captures
     stray = new_event("nowhere.test", {"productId": "x"})
     # WHEN it is published  THEN no PubAck comes (NATS answers "no responders"), so it is unsent
     assert publisher.publish([stray]) == []
-    publisher.close()
