@@ -171,9 +171,11 @@ class DataServices:
         process.wait()
 
     def revive(self, name: str) -> None:
-        """Start a killed server again on its port and data, as its supervisor would."""
+        """Start a killed server again on its port and data, as its supervisor would (unless
+        it runs already), and return once it answers."""
         server = self._tcp_servers[name]
-        self._spawn(name, server.argv(server.port))
+        if self._children[name].poll() is not None:
+            self._spawn(name, server.argv(server.port))
         self._wait_ready(name, lambda: server.probe(server.port))
 
     def _start(self, given: Mapping[str, str]) -> DataServiceUrls:
