@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import get_args
 
 import pytest
 
 from vendyz.core.errors import Unprocessable
+from vendyz.health.api import ServiceName
 from vendyz.health.service import SERVICES, HealthService
 from vendyz.health.store import parse_last_seen
 
@@ -158,3 +160,9 @@ def test_stored_last_seen_values_are_read_as_seconds(
     stored: bytes | None, seconds: float | None
 ) -> None:
     assert parse_last_seen(stored) == seconds
+
+
+def test_the_ping_route_accepts_exactly_the_services_health_reports() -> None:
+    # GIVEN the names POST /health/ping validates against, and the services GET /health lists
+    # THEN they are the same four
+    assert get_args(ServiceName) == SERVICES
