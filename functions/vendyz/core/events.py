@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from vendyz.core.jetstream import STREAM
 from vendyz.core.nats_client import NatsConnection, Reply, Request
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,15 @@ def new_event(subject: str, fields: dict[str, Any]) -> Event:
 
 
 def _stored(reply: Reply | None) -> bool:
-    """A PubAck: {"stream": ..., "seq": N} (with "duplicate": true for a re-publish)."""
+    """A PubAck of our stream: {"stream": "VENDYZ", "seq": N} ("duplicate": true with it for
+    a re-publish inside the duplicate window)."""
     if reply is None or reply.status != 200:
         return False
     try:
         ack = reply.json()
     except ValueError:
         return False
-    return isinstance(ack, dict) and "seq" in ack and "error" not in ack
+    return isinstance(ack, dict) and ack.get("stream") == STREAM and "seq" in ack
 
 
 class EventPublisher:
