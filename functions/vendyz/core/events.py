@@ -100,16 +100,17 @@ class EventPublisher:
     def _request_all(self, requests: list[Request]) -> list[Reply | None] | None:
         """The replies on a kept connection, or None when NATS could not be reached. A kept
         connection the server dropped while idle gets one retry on a fresh one."""
-        for _ in range(2):
-            connection, kept = self._checkout()
+        connection, kept = self._checkout()
+        for attempt in range(2):
             try:
                 if connection is None:
-                    connection, kept = NatsConnection(self._url, self._timeout), False
+                    connection = NatsConnection(self._url, self._timeout)
                 replies = connection.request_all(requests, self._timeout)
             except OSError as error:
                 if connection is not None:
                     connection.close()
-                if kept and not isinstance(error, TimeoutError):
+                if kept and attempt == 0 and not isinstance(error, TimeoutError):
+                    connection, kept = None, False
                     continue
                 log.warning("NATS did not take %d message(s): %s", len(requests), error)
                 return None
