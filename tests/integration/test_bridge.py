@@ -34,7 +34,7 @@ from bridge.registry import CONNECTIONS_KEY, connection_key
 from bridge.settings import Settings
 from bridge.stock import PRODUCT_LIST_VERSION_KEY, product_key
 from localcloud.bridge_process import BridgeProcess, bridge_environment
-from localcloud.migrate import apply_migrations
+from localcloud.migrate import run_migrate
 from localcloud.services import DataServices, DataServiceUrls
 from tests.apigw import (
     ENDPOINT_URL,
@@ -58,7 +58,7 @@ def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataServiceUrls]:
     services = DataServices(tmp_path_factory.mktemp("bridge"), env={}, log=lambda _: None)
     started = services.start()
     try:
-        apply_migrations(started.database_url)
+        run_migrate(started.database_url)
         asyncio.run(_create_stream(started.nats_url))
         yield started
     finally:
