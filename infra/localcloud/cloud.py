@@ -20,6 +20,7 @@ from localcloud.provision import provision
 from localcloud.runtime import FunctionRuntime
 from localcloud.services import DataServices, DataServiceUrls
 from localcloud.template import AppTemplate, load_template
+from vendyz.core.jetstream import ensure_stream  # type: ignore[import-not-found,unused-ignore]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,6 +96,7 @@ class LocalCloud:
         self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
         self._scheduler: threading.Thread | None = None
+        self._paused_schedules: set[str] = set()
         self.base_url = ""
 
     @property
@@ -120,6 +122,7 @@ class LocalCloud:
         self.base_url = f"http://{self.options.host}:{port}"
         try:
             self.urls = self.services.start()
+            ensure_stream(self.urls.nats_url)
             parameters = self._parameters(self.urls)
             self.template = load_template(self.options.template_path, parameters)
             environment = self._environment(self.template)
@@ -174,6 +177,10 @@ class LocalCloud:
         for name, value in LOCAL_AWS_DEFAULTS.items():
             environment.setdefault(name, self.env.get(name, value))
         environment.update(LOCAL_OVERRIDES)
+        if self.options.schedule_seconds > 0:
+            # Heartbeats run at the local schedule's pace, so "up" is judged by it.
+            heartbeat = min(60.0, self.options.schedule_seconds)
+            environment["HEARTBEAT_INTERVAL_SECONDS"] = f"{heartbeat:g}"
         for name in ("JWT_SECRET", "AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
             if self.env.get(name):
                 environment[name] = self.env[name]
@@ -237,6 +244,8 @@ class LocalCloud:
             while not self._stop_schedules.is_set():
                 now = time.monotonic()
                 for schedule in schedules:
+                    if schedule.name in self._paused_schedules:
+                        continue
                     if now >= next_run[schedule.name]:
                         interval = min(schedule.rate_seconds, self.options.schedule_seconds)
                         next_run[schedule.name] = now + interval
@@ -245,6 +254,17 @@ class LocalCloud:
 
         self._scheduler = threading.Thread(target=run, name="localcloud-schedules", daemon=True)
         self._scheduler.start()
+
+    def pause_schedule(self, name: str) -> None:
+        """Stop firing one schedule ("AuthFunction.Heartbeat"), as disabling its EventBridge
+        rule would; for tests of what happens when a function's schedule stops."""
+        assert self.template is not None
+        if name not in {s.name for s in self.template.schedules}:
+            raise KeyError(f"no schedule {name!r} in the template")
+        self._paused_schedules.add(name)
+
+    def resume_schedule(self, name: str) -> None:
+        self._paused_schedules.discard(name)
 
     def stop(self) -> None:
         self._stop_schedules.set()
