@@ -7,7 +7,6 @@ must not see."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -25,10 +24,6 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 from playwright.sync_api import Request as BrowserRequest
 from playwright.sync_api import Response as BrowserResponse
-from websockets.exceptions import WebSocketException
-from websockets.sync.client import connect
-
-from tests.e2e.browser.shop import create_product
 
 ROOT = Path(__file__).resolve().parents[3]
 DIST = ROOT / "frontend" / "dist"
@@ -38,7 +33,6 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 READY_MARK = "local cloud ready"
 READY_TIMEOUT_S = 90.0
 # A push comes within a second or two where pushes work at all.
-PUSH_PROBE_S = 10.0
 # This machine's network is closed: without these Chromium keeps trying Google's hosts.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -111,58 +105,6 @@ def shop_url() -> Iterator[str]:
 def shop_api(shop_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{shop_url}/api/v1", timeout=30) as client:
         yield client
-
-
-@pytest.fixture(scope="package")
-def has_websocket_api(shop_url: str) -> bool:
-    """Whether this cloud serves the WebSocket API (the realtime work) at /ws."""
-    try:
-        with connect(shop_url.replace("http", "ws", 1) + "/ws", open_timeout=5):
-            return True
-    except (OSError, WebSocketException):
-        return False
-
-
-@pytest.fixture(scope="package")
-def has_health_api(shop_api: httpx.Client) -> bool:
-    """Whether this cloud answers GET /health (the events work)."""
-    return shop_api.get("/health").status_code != 404
-
-
-@pytest.fixture(scope="package")
-def pushes_flow(shop_url: str, shop_api: httpx.Client, has_websocket_api: bool) -> bool:
-    """Whether a stock change reaches a WebSocket client: the Realtime API, the events on the
-    stream and the NATS bridge all working (a new product is a stock change)."""
-    if not has_websocket_api:
-        return False
-    deadline = time.monotonic() + PUSH_PROBE_S
-    try:
-        with connect(shop_url.replace("http", "ws", 1) + "/ws", open_timeout=5) as client:
-            client.send(json.dumps({"action": "subscribe", "products": []}))
-            while json.loads(client.recv(timeout=PUSH_PROBE_S)).get("type") != "health":
-                pass  # the bridge pushes health on connect: from then on it knows this client
-            product_id = create_product(shop_api, "Live stock probe", stock=1)
-            while (left := deadline - time.monotonic()) > 0:
-                message = json.loads(client.recv(timeout=left))
-                if message.get("type") == "stock" and message.get("productId") == product_id:
-                    return True
-    except (OSError, TimeoutError, WebSocketException):
-        return False
-    return False
-
-
-@pytest.fixture
-def health_api(has_health_api: bool) -> None:
-    if not has_health_api:
-        pytest.skip("needs GET /api/v1/health (branch events)")
-
-
-@pytest.fixture
-def live_pushes(pushes_flow: bool) -> None:
-    """For the tests whose promise is a push within seconds: they need the WebSocket API
-    and the NATS bridge behind it."""
-    if not pushes_flow:
-        pytest.skip("needs stock pushes: WebSocket API + events on JetStream + NATS bridge")
 
 
 @pytest.fixture(scope="package")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browser.conftest import SCREENSHOTS, NewPage
@@ -75,7 +74,6 @@ def test_a_shopper_sees_no_admin_controls_and_the_api_refuses_them(
     assert reply.status_code == 403
 
 
-@pytest.mark.usefixtures("health_api", "live_pushes")
 def test_the_health_panel_shows_every_service_up(new_page: NewPage) -> None:
     # GIVEN the local cloud with every service's heartbeat (and the bridge's) running
     # WHEN the admin opens the admin panel

@@ -1,10 +1,9 @@
 """What only pushes can promise: a watcher sees a change within seconds, not at the next poll.
-These need the WebSocket API and the NATS bridge (skipped, and said so, where absent)."""
+They go through the WebSocket API and the NATS bridge."""
 
 from __future__ import annotations
 
 import httpx
-import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser.conftest import NewPage
@@ -13,7 +12,6 @@ from tests.e2e.browser.shop import card, create_product, register, unique
 PUSH_WITHIN_MS = 2_000
 
 
-@pytest.mark.usefixtures("live_pushes")
 def test_a_watcher_sees_sold_out_within_2_s_of_the_last_unit_selling(
     new_page: NewPage, shop_api: httpx.Client
 ) -> None:
