@@ -84,6 +84,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Health
+         * @description Each service's last heartbeat; up when seen within 2.5 heartbeat intervals.
+         */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/health/ping": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ping
+         * @description Record a heartbeat for a service now (admin), as its schedule would.
+         */
+        post: operations["pingHealth"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orders": {
         parameters: {
             query?: never;
@@ -306,6 +346,14 @@ export interface components {
             message: string;
             data?: components["schemas"]["Product"] | null;
         };
+        /** Envelope[ServiceHealth] */
+        Envelope_ServiceHealth_: {
+            /** Success */
+            success: boolean;
+            /** Message */
+            message: string;
+            data?: components["schemas"]["ServiceHealth"] | null;
+        };
         /** Envelope[UserOut] */
         Envelope_UserOut_: {
             /** Success */
@@ -314,10 +362,32 @@ export interface components {
             message: string;
             data?: components["schemas"]["UserOut"] | null;
         };
+        /** Envelope[list[ServiceHealth]] */
+        Envelope_list_ServiceHealth__: {
+            /** Success */
+            success: boolean;
+            /** Message */
+            message: string;
+            /** Data */
+            data?: components["schemas"]["ServiceHealth"][] | null;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /**
+         * HealthPing
+         * @example {
+         *       "service": "auth"
+         *     }
+         */
+        HealthPing: {
+            /**
+             * Service
+             * @enum {string}
+             */
+            service: "auth" | "inventory" | "orders" | "bridge";
         };
         /**
          * Login
@@ -524,6 +594,23 @@ export interface components {
             lastName: string;
         };
         /**
+         * ServiceHealth
+         * @description The original system's shape: lastSeen in ms since the epoch (0 = never).
+         * @example {
+         *       "isUp": true,
+         *       "lastSeen": 1764547200000,
+         *       "service": "orders"
+         *     }
+         */
+        ServiceHealth: {
+            /** Service */
+            service: string;
+            /** Lastseen */
+            lastSeen: number;
+            /** Isup */
+            isUp: boolean;
+        };
+        /**
          * SetStock
          * @example {
          *       "stock": 50
@@ -727,6 +814,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_NoneType_"];
+                };
+            };
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_list_ServiceHealth__"];
+                };
+            };
+        };
+    };
+    pingHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HealthPing"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_ServiceHealth_"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_NoneType_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
