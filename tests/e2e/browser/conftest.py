@@ -120,8 +120,6 @@ def browser() -> Iterator[Browser]:
 class Watch:
     """What went wrong in a page that the test did not provoke: console errors, failed requests."""
 
-    has_websocket_api: bool
-    has_health_api: bool
     provoked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -130,19 +128,12 @@ class Watch:
         self.provoked.append(url_part)
 
     def _expected(self, url: str) -> bool:
-        if any(part in url for part in self.provoked):
-            return True
-        # Until those branches are merged, the shop's fallbacks are what is under test.
-        if not self.has_websocket_api and "/ws" in url:
-            return True
-        return not self.has_health_api and url.endswith("/api/v1/health")
+        return any(part in url for part in self.provoked)
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
         url = message.location.get("url", "")
-        if "WebSocket connection" in message.text and not self.has_websocket_api:
-            return
         if not self._expected(url):
             self.problems.append(f"console error: {message.text} ({url})")
 
@@ -157,8 +148,8 @@ class Watch:
 
 
 @pytest.fixture
-def watch(has_websocket_api: bool, has_health_api: bool) -> Watch:
-    return Watch(has_websocket_api, has_health_api)
+def watch() -> Watch:
+    return Watch()
 
 
 def open_context(browser: Browser, watch: Watch, **options: Any) -> BrowserContext:
