@@ -16,6 +16,7 @@ from localcloud.static_files import StaticFiles
 from localcloud.template import AppTemplate
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
+MAX_HEADER_BYTES = 10 * 1024  # API Gateway's quota on the request line and header values
 
 
 class Gateway:
@@ -43,7 +44,9 @@ class Gateway:
         if scope["type"] != "http":
             return
         body = await self._read_body(receive)
-        if body is None:
+        if _header_bytes(scope) > MAX_HEADER_BYTES:
+            response = envelope_error(431, "Request header fields too large")
+        elif body is None:
             response = envelope_error(413, "body: request payload too large")
         else:
             response = await self._dispatch(scope, body)
@@ -82,3 +85,8 @@ class Gateway:
         if path.startswith("/api/"):
             return await self.http_api.handle(scope, body)
         return self.static_files.get(path)
+
+
+def _header_bytes(scope: Scope) -> int:
+    line = len(scope["method"]) + len(scope.get("raw_path") or b"") + len(scope["query_string"])
+    return line + sum(len(name) + len(value) for name, value in scope["headers"])

@@ -30,7 +30,8 @@ class Settings(BaseModel):
     # Either the secret itself (local) or the name of a Secrets Manager secret holding it.
     jwt_secret: SecretStr = Field(default=SecretStr(LOCAL_JWT_SECRET), alias="JWT_SECRET")
     jwt_secret_name: str = Field(default="", alias="JWT_SECRET_NAME")
-    jwt_ttl_seconds: int = Field(default=3600, alias="JWT_TTL_SECONDS", gt=0)
+    # At most MAX_TOKEN_LIFETIME_SECONDS (24 h), which the verifier enforces as well.
+    jwt_ttl_seconds: int = Field(default=3600, alias="JWT_TTL_SECONDS", gt=0, le=24 * 3600)
     # Where RPC Invoke calls go; empty means the real AWS endpoint.
     lambda_endpoint_url: str = Field(default="", alias="LAMBDA_ENDPOINT_URL")
     inventory_function_name: str = Field(

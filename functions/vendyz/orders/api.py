@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from vendyz.core.envelope import Envelope, envelope
+from vendyz.core.envelope import WHOLE, Envelope, envelope
 from vendyz.core.identity import CallerToCheckForRevocation, CurrentUser, RevocationList
 from vendyz.core.web import create_app
 from vendyz.orders.service import OrdersService
@@ -27,6 +27,9 @@ IdempotencyKey = Annotated[
 ]
 
 
+Quantity = Annotated[int, Field(strict=True, ge=1, le=100), WHOLE]
+
+
 class PlaceOrder(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -34,7 +37,7 @@ class PlaceOrder(BaseModel):
     )
 
     productId: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(strict=True, ge=1, le=100)
+    quantity: Quantity
 
 
 class OrderPlaced(BaseModel):
@@ -88,6 +91,7 @@ def create_orders_app(service: OrdersService, revocations: RevocationList) -> Fa
                 "description": "Out of stock, sale not "
                 "active, limit reached, or the same key still in progress",
             },
+            404: {"model": Envelope[None], "description": "No such product"},
             422: {"model": Envelope[Any], "description": "Invalid body, or key reused"},
             429: {"model": Envelope[None], "description": "Too many orders; see Retry-After"},
             503: {"model": Envelope[OrderPlaced], "description": "Retry with the same key"},
