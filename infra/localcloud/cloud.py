@@ -33,6 +33,8 @@ LOCAL_OVERRIDES = {
     "AWS_XRAY_SDK_ENABLED": "false",
 }
 LOCAL_AWS_DEFAULTS = {
+    # Every local shopper, test and bench buyer comes from one loopback address.
+    "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000000",
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "us-east-1",

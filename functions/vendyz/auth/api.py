@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
 from vendyz.auth.service import AuthService, User
 from vendyz.core.envelope import Envelope, envelope
-from vendyz.core.identity import CurrentUser, RevocationList
+from vendyz.core.identity import CurrentUser, Sessions
 from vendyz.core.tokens import Role
 from vendyz.core.web import create_app
 
@@ -133,7 +133,7 @@ def _client_address(request: Request) -> str:
 _ERROR = {"model": Envelope[None]}
 
 
-def create_auth_app(service: AuthService, revocations: RevocationList) -> FastAPI:
+def create_auth_app(service: AuthService, sessions: Sessions) -> FastAPI:
     router = APIRouter(prefix="/auth", tags=["auth"])
 
     @router.post(
@@ -143,16 +143,18 @@ def create_auth_app(service: AuthService, revocations: RevocationList) -> FastAP
         response_model=Envelope[UserOut],
         responses={
             409: {**_ERROR, "description": "The email already has an account"},
+            429: {**_ERROR, "description": "Too many registrations from this address"},
             422: {**_ERROR, "description": "A field is missing, unknown or invalid"},
         },
     )
-    async def register(body: Register) -> dict[str, Any]:
+    async def register(body: Register, request: Request) -> dict[str, Any]:
         """Create a shopper account (role USER)."""
         user = service.register(
             email=body.email,
             password=body.password,
             first_name=body.firstName,
             last_name=body.lastName,
+            client_address=_client_address(request),
         )
         return envelope(_user_out(user), "User registered")
 
@@ -193,4 +195,4 @@ def create_auth_app(service: AuthService, revocations: RevocationList) -> FastAP
         """The caller's account, read from the database."""
         return envelope(_user_out(service.get_user(user.user_id)))
 
-    return create_app("Vendyz auth", [router], revocations=revocations)
+    return create_app("Vendyz auth", [router], sessions=sessions)

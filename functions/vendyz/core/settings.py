@@ -39,6 +39,10 @@ class Settings(BaseModel):
     )
     rpc_timeout_seconds: float = Field(default=3.0, alias="RPC_TIMEOUT_SECONDS", gt=0)
     db_pool_max_size: int = Field(default=8, alias="DB_POOL_MAX_SIZE", gt=0)
+    # Registrations one client address may make an hour (a bot signing up en masse).
+    registrations_per_address_per_hour: int = Field(
+        default=30, alias="REGISTRATIONS_PER_ADDRESS_PER_HOUR", gt=0
+    )
     auth_seed_email: str = Field(default="lead@vendyz.dev", alias="AUTH_SEED_EMAIL")
     auth_seed_password: SecretStr = Field(
         default=SecretStr("flashsale"), alias="AUTH_SEED_PASSWORD"

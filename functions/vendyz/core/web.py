@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vendyz.core.envelope import envelope
 from vendyz.core.errors import AppError
-from vendyz.core.identity import RevocationList
+from vendyz.core.identity import Sessions
 from vendyz.core.request_guard import RequestGuard
 
 API_PREFIX = "/api/v1"
@@ -127,9 +127,9 @@ async def _refuse_unknown_query(request: Request) -> None:
         )
 
 
-def create_app(title: str, routers: Sequence[APIRouter], *, revocations: RevocationList) -> FastAPI:
+def create_app(title: str, routers: Sequence[APIRouter], *, sessions: Sessions) -> FastAPI:
     """A service's app; its OpenAPI is merged into the one API spec served at /docs.
-    `revocations`: what CurrentUser checks each caller's token against."""
+    `sessions`: what CurrentUser and AdminUser check each caller against."""
     app = FastAPI(
         title=title,
         docs_url=None,
@@ -149,5 +149,5 @@ def create_app(title: str, routers: Sequence[APIRouter], *, revocations: Revocat
         app.add_exception_handler(unavailable, _on_data_service_down)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(RequestGuard)
-    app.state.revocations = revocations
+    app.state.sessions = sessions
     return app

@@ -19,7 +19,7 @@ from pydantic import (
 
 from vendyz.core.contracts.inventory_pb2 import Outcome, ReserveStockRequest, ReserveStockResponse
 from vendyz.core.envelope import WHOLE, Envelope, envelope
-from vendyz.core.identity import AdminUser, RevocationList
+from vendyz.core.identity import AdminUser, Sessions
 from vendyz.core.web import create_app
 from vendyz.inventory.service import InventoryService, NewProduct
 
@@ -138,7 +138,7 @@ def _changed(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_inventory_app(service: InventoryService, revocations: RevocationList) -> FastAPI:
+def create_inventory_app(service: InventoryService, sessions: Sessions) -> FastAPI:
     router = APIRouter(tags=["products"])
 
     @router.get("/products", operation_id="listProducts", response_model=Envelope[ProductPage])
@@ -191,7 +191,7 @@ def create_inventory_app(service: InventoryService, revocations: RevocationList)
         """Set a product's stock (admin); clears the sold-out marker when stock returns."""
         return envelope(_changed(service.set_stock(id, body.stock)), "Stock updated")
 
-    return create_app("Vendyz inventory", [router], revocations=revocations)
+    return create_app("Vendyz inventory", [router], sessions=sessions)
 
 
 def reserve_stock_rpc(

@@ -6,7 +6,7 @@ from functools import partial
 
 from vendyz.core.contracts.inventory_pb2 import ReserveStockRequest, ReserveStockResponse
 from vendyz.core.entry import lambda_entry
-from vendyz.core.identity import RevocationList
+from vendyz.core.identity import Sessions
 from vendyz.core.instance import open_instance
 from vendyz.core.rpc import rpc_handler
 from vendyz.inventory.api import create_inventory_app, reserve_stock_rpc
@@ -19,7 +19,7 @@ service = InventoryService(instance.pool, instance.cache, instance.publisher)
 
 handler = lambda_entry(
     instance.obs,
-    app=create_inventory_app(service, RevocationList(instance.cache)),
+    app=create_inventory_app(service, Sessions(instance.cache, instance.pool)),
     rpc={
         "ReserveStock": rpc_handler(
             ReserveStockRequest, ReserveStockResponse, partial(reserve_stock_rpc, service)

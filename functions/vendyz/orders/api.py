@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from vendyz.core.envelope import WHOLE, Envelope, envelope
-from vendyz.core.identity import CallerToCheckForRevocation, CurrentUser, RevocationList
+from vendyz.core.identity import CallerToCheckInService, CurrentUser, Sessions
 from vendyz.core.web import create_app
 from vendyz.orders.service import OrdersService
 
@@ -77,7 +77,7 @@ class OrderPage(BaseModel):
     total: int
 
 
-def create_orders_app(service: OrdersService, revocations: RevocationList) -> FastAPI:
+def create_orders_app(service: OrdersService, sessions: Sessions) -> FastAPI:
     router = APIRouter(tags=["orders"])
 
     @router.post(
@@ -99,7 +99,7 @@ def create_orders_app(service: OrdersService, revocations: RevocationList) -> Fa
     )
     async def place_order(
         body: PlaceOrder,
-        user: CallerToCheckForRevocation,
+        user: CallerToCheckInService,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         """Buy `quantity` of a product. Send an Idempotency-Key to make retries safe."""
@@ -136,4 +136,4 @@ def create_orders_app(service: OrdersService, revocations: RevocationList) -> Fa
         """One of your orders (an admin may read any)."""
         return envelope(service.get_order(user, str(id)))
 
-    return create_app("Vendyz orders", [router], revocations=revocations)
+    return create_app("Vendyz orders", [router], sessions=sessions)
