@@ -19,6 +19,7 @@ from localcloud.migrate import apply_migrations
 from localcloud.runtime import FunctionRuntime
 from localcloud.seed import seed
 from localcloud.services import DataServices, DataServiceUrls
+from localcloud.supervisor import Supervisor
 from localcloud.template import AppTemplate, load_template
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +93,7 @@ class LocalCloud:
         self.env = dict(os.environ if env is None else env)
         self.log = log
         self.services = DataServices(options.data_dir, env=self.env, log=log)
+        self._supervisor = Supervisor(self.services, log)
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
         self._host: FunctionHost | None = None
@@ -115,6 +117,7 @@ class LocalCloud:
         self.base_url = f"http://{self.options.host}:{port}"
         try:
             self.urls = self.services.start()
+            self._supervisor.start()
             apply_migrations(self.urls.database_url)
             admin_email = self.env.get("AUTH_SEED_EMAIL", self.options.admin_email)
             admin_password = self.env.get("AUTH_SEED_PASSWORD", self.options.admin_password)
@@ -249,4 +252,5 @@ class LocalCloud:
                 worker.join()
         if self._host is not None:
             self._host.stop()
+        self._supervisor.stop()
         self.services.stop()
