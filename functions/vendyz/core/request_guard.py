@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -95,16 +96,11 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            chunks.append(chunk)
-            if size > MAX_BODY_BYTES or not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = b""
+        async for chunk in Request(scope, receive).stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                break  # enough to refuse it; the rest is never read
         refusal = check_body(body)
         if refusal is not None:
             await refusal(scope, receive, send)

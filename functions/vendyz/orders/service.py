@@ -214,6 +214,9 @@ class OrdersService:
                 raise Unauthorized("Account no longer active or token revoked")
             if row is None:
                 return _SOLD_OUT
+            if row["status"] != "PENDING" and row["request_hash"] == digest:
+                return _reply_for(row, replayed=True)
+            # Still in flight, or another body: the claim's conflict path answers it.
         # Twice at most: the key's first order may vanish (unknown product) between the
         # conflicting claim and our look at it.
         for _ in range(2):
