@@ -1,5 +1,6 @@
-"""The FastAPI application every service builds on: envelope errors, body limit, no 500s for
-client input.
+"""The FastAPI application every service builds on: envelope errors, the request guard (body
+size, UTF-8, duplicate keys, NUL), unknown query parameters refused, a 503 with Retry-After
+when PostgreSQL or Redis is unreachable: no 500s for anything a client can send.
 
 Routes are `async def` on purpose: an instance serves one request at a time on its own event
 loop, so blocking database calls inside them cost nothing, while `def` routes would add a

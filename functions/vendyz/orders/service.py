@@ -27,7 +27,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import redis
-from aws_lambda_powertools import Logger
 from psycopg_pool import ConnectionPool
 
 from vendyz.core.contracts.inventory_pb2 import Outcome, ReserveStockRequest, ReserveStockResponse
@@ -36,22 +35,19 @@ from vendyz.core.errors import (
     Conflict,
     NotFound,
     ServiceUnavailable,
-    TooManyRequests,
     Unauthorized,
     Unprocessable,
 )
 from vendyz.core.events import EventPublisher, new_event
 from vendyz.core.identity import Principal
-from vendyz.core.markers import revoked_key, sold_out_key
 from vendyz.core.outbox import Outbox
 from vendyz.core.rpc import RpcUnavailable
 from vendyz.orders import store
+from vendyz.orders.gate import OrderGate, RateLimit
 
 ReserveStock = Callable[[ReserveStockRequest], ReserveStockResponse]
 T = TypeVar("T")
-logger = Logger(service="orders", child=True)
 
-IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 IN_FLIGHT_WAIT_SECONDS = 5.0
 IN_FLIGHT_POLL_SECONDS = 0.05
 STALE_PENDING_SECONDS = 3.0
@@ -62,52 +58,6 @@ REASON_MESSAGES = {
     "SALE_ENDED": "Sale not active: it has ended",
     "LIMIT_REACHED": "Limit reached: this product's per-customer limit is used up",
 }
-
-# The whole Redis gate in one round trip. KEYS: the caller's token on the logout denylist, the
-# user's token bucket, the sold-out marker, and (optional) the Idempotency-Key's mark, set only
-# once the bucket let the key through. A revoked token touches nothing; a key seen before
-# costs no token; a throttled key leaves no mark, so its retry meets the bucket again. Runs on
-# Redis' clock so every instance agrees. Returns {allowed, wait_ms, sold_out, revoked}.
-# (One script over several keys: a non-cluster Redis, as the template deploys.)
-_GATE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, 0, 0, 1}
-end
-local sold_out = redis.call('EXISTS', KEYS[3])
-if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then
-  return {1, 0, sold_out, 0}
-end
-local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
-local tokens, ts = tonumber(state[1]), tonumber(state[2])
-if tokens == nil then tokens, ts = capacity, now end
-tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
-local allowed, wait = 0, 0
-if tokens >= 1 then
-  tokens, allowed = tokens - 1, 1
-else
-  wait = math.ceil((1 - tokens) * 1000 / rate)
-end
-redis.call('HSET', KEYS[2], 'tokens', tokens, 'ts', now)
-redis.call('PEXPIRE', KEYS[2], math.ceil(capacity * 1000 / rate) + 1000)
-if allowed == 1 and KEYS[4] then
-  redis.call('SET', KEYS[4], 1, 'EX', ARGV[3])
-end
-return {allowed, wait, sold_out, 0}
-"""
-# After a Redis failure the gate is skipped for this long, so an outage costs no connect
-# attempt per order.
-REDIS_BACKOFF_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """Per-user bucket on POST /orders: `burst` at once, then `per_second` sustained."""
-
-    burst: int = 20
-    per_second: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -185,10 +135,8 @@ class OrdersService:
         self._cache = cache
         self._reserve_stock = reserve_stock
         self._lease_seconds = lease_seconds
-        self._rate_limit = rate_limit
         self._outbox = Outbox("orders", pool, publisher)
-        self._gate_script = cache.register_script(_GATE_SCRIPT)
-        self._redis_down_until = 0.0
+        self._gate = OrderGate(cache, rate_limit)
 
     # -- placing an order ---------------------------------------------------------------------
     def place_order(
@@ -200,7 +148,7 @@ class OrdersService:
         quantity: int,
     ) -> OrderReply:
         """`token_id`: the caller's token, checked against the logout denylist."""
-        sold_out = self._gate(user_id, token_id, idempotency_key, product_id)
+        sold_out = self._gate.check(user_id, token_id, idempotency_key, product_id)
         digest = request_hash(product_id, quantity)
         if sold_out:
             if idempotency_key is None:
@@ -246,30 +194,6 @@ class OrdersService:
 
     def _db(self, work: Callable[[Connection], T]) -> T:
         return run_repeatable(self._pool, work)
-
-    def _gate(self, user_id: str, token_id: str, key: str | None, product_id: str) -> bool:
-        """One Redis round trip: logout denylist, throttle, sold-out marker, the key's mark.
-
-        Returns whether the product is marked sold out; False while Redis is down."""
-        if time.monotonic() < self._redis_down_until:
-            return False
-        keys = [revoked_key(token_id), f"bucket:orders:{user_id}", sold_out_key(product_id)]
-        if key is not None:
-            keys.append(f"idem:{user_id}:{key}")
-        args = [self._rate_limit.burst, self._rate_limit.per_second, IDEMPOTENCY_KEY_TTL_SECONDS]
-        try:
-            allowed, wait_ms, sold_out, revoked = self._gate_script(keys=keys, args=args)
-        except redis.RedisError as exc:
-            self._redis_down_until = time.monotonic() + REDIS_BACKOFF_SECONDS
-            logger.warning("order gate skipped: Redis failed", extra={"error": str(exc)})
-            return False
-        if revoked:
-            raise Unauthorized("Token revoked")
-        if not allowed:
-            raise TooManyRequests(
-                "Too many orders: slow down", retry_after=-(-int(wait_ms) // 1000)
-            )
-        return bool(sold_out)
 
     def _existing(
         self, user_id: str, key: str, digest: str, *, own_order_id: str
