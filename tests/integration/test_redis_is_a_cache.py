@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import uuid
 from collections.abc import Iterator
+from functools import partial
 
 import httpx
 import pytest
@@ -12,7 +15,13 @@ import redis
 
 from localcloud.cloud import LocalCloud
 from tests.helpers import bearer, create_product, register_and_login
+from vendyz.core.cache import create_redis
+from vendyz.core.db import create_pool
+from vendyz.core.events import EventPublisher
 from vendyz.core.markers import REVOCATIONS_LOADED_KEY
+from vendyz.inventory.api import reserve_stock_rpc
+from vendyz.inventory.service import InventoryService
+from vendyz.orders.service import OrdersService
 
 
 @pytest.fixture
@@ -89,3 +98,38 @@ def test_a_logged_out_token_stays_refused_after_redis_lost_the_denylist(
     # THEN both are refused: PostgreSQL, the record, is asked
     assert me.status_code == 401, me.text
     assert order.status_code == 401, order.text
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_selling_and_reading_go_on_from_postgresql_while_redis_refuses(
+    api: httpx.Client, admin_token: str, local_cloud: LocalCloud
+) -> None:
+    # GIVEN Inventory and Orders on the real PostgreSQL and NATS, but a Redis that refuses
+    assert local_cloud.urls is not None
+    product_id = create_product(api, admin_token, stock=3)
+    user_id, _ = register_and_login(api, prefix="no-redis")
+    pool = create_pool(local_cloud.urls.database_url, max_size=2, name="test-no-redis")
+    dead = create_redis(f"redis://127.0.0.1:{_closed_port()}/0")  # the functions' own client
+    publisher = EventPublisher(local_cloud.urls.nats_url)
+    inventory = InventoryService(pool, dead, publisher)
+    orders = OrdersService(
+        pool, dead, publisher, partial(reserve_stock_rpc, inventory), lease_seconds=5
+    )
+    try:
+        # WHEN a shopper reads the product and the list, and buys
+        product = inventory.get_product(product_id)
+        listed, _ = inventory.list_products(page=1, limit=50)
+        reply = orders.place_order(user_id, str(uuid.uuid4()), "no-redis", product_id, 1)
+        # THEN the reads come from PostgreSQL and the order is confirmed
+        assert product["stock"] == 3
+        assert isinstance(listed, list)
+        assert reply.status_code == 201, reply
+        assert inventory.get_product(product_id)["stock"] == 2
+    finally:
+        pool.close()

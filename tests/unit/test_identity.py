@@ -17,6 +17,8 @@ import pytest
 import redis
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from starlette.requests import Request
 
 from vendyz.core.errors import ServiceUnavailable, Unauthorized
@@ -40,7 +42,9 @@ def _request(context: dict[str, Any], sessions: Sessions) -> Request:
 @pytest.fixture
 def unreachable_redis() -> Iterator[Sessions]:
     """Sessions whose Redis and PostgreSQL both refuse connections."""
-    client = redis.Redis(port=_closed_port(), socket_connect_timeout=0.5)
+    client = redis.Redis(
+        port=_closed_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     pool: ConnectionPool[Any] = ConnectionPool(
         f"host=127.0.0.1 port={_closed_port()} connect_timeout=1",
         min_size=0,
