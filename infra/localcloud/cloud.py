@@ -1,5 +1,5 @@
-"""The whole local cloud in one process tree: data services, migrations and seed, the
-functions of template.yaml, the gateway and the schedules."""
+"""The whole local cloud in one process tree: data services, the functions of template.yaml,
+the gateway, the template's custom resources (migrations and seed) and the schedules."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from localcloud.bridge_process import BridgeProcess, bridge_environment
 from localcloud.host import FunctionHost, port_socket, run_worker
-from localcloud.migrate import apply_migrations
+from localcloud.provision import provision
 from localcloud.runtime import FunctionRuntime
-from localcloud.seed import seed
 from localcloud.services import DataServices, DataServiceUrls
 from localcloud.supervisor import Supervisor
 from localcloud.template import AppTemplate, load_template
@@ -52,8 +52,6 @@ class CloudOptions:
     static_dir: Path | None = None
     # Schedules run at min(their rate, this) locally, so heartbeats and the reconciler are lively.
     schedule_seconds: float = 5.0
-    admin_email: str = "lead@vendyz.dev"
-    admin_password: str = "flashsale"  # noqa: S105 - the documented local seed
     # 1: the functions run in this process (tests reach into them); N: in N worker processes.
     workers: int = 1
     # At most this many instances of a function per process (the template's reserved
@@ -94,6 +92,7 @@ class LocalCloud:
         self.log = log
         self.services = DataServices(options.data_dir, env=self.env, log=log)
         self._supervisor = Supervisor(self.services, log)
+        self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log", log=log)
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
         self._host: FunctionHost | None = None
@@ -101,6 +100,14 @@ class LocalCloud:
         self._stop_schedules = threading.Event()
         self._scheduler: threading.Thread | None = None
         self.base_url = ""
+
+    @property
+    def websocket_url(self) -> str:
+        """The WebSocket API, ws://HOST:PORT/{stage}, once started; the same URL over HTTP is
+        the @connections endpoint."""
+        assert self.template is not None
+        assert self.template.websocket is not None
+        return f"ws{self.base_url.removeprefix('http')}/{self.template.websocket.stage}"
 
     @property
     def runtimes(self) -> dict[str, FunctionRuntime]:
@@ -118,10 +125,6 @@ class LocalCloud:
         try:
             self.urls = self.services.start()
             self._supervisor.start()
-            apply_migrations(self.urls.database_url)
-            admin_email = self.env.get("AUTH_SEED_EMAIL", self.options.admin_email)
-            admin_password = self.env.get("AUTH_SEED_PASSWORD", self.options.admin_password)
-            seed(self.urls.database_url, admin_email, admin_password)
             parameters = self._parameters(self.urls)
             self.template = load_template(self.options.template_path, parameters)
             environment = self._environment(self.template)
@@ -137,14 +140,22 @@ class LocalCloud:
                 )
                 sock.listen(2048)
                 self._host.serve(sock)
+            # As CloudFormation creating the stack: migrations, seed admin, demo products.
+            provision(self.template, self.base_url)
             self._start_schedules()
+            # Heartbeats come at the schedules' pace; with schedules off, at the default pace.
+            heartbeat = self.options.schedule_seconds or CloudOptions.schedule_seconds
+            self.bridge.start(bridge_environment(environment, self.urls, self.base_url, heartbeat))
         except BaseException:
             sock.close()
             self.stop()
             raise
+        websocket = ""
+        if self.template.websocket is not None:
+            websocket = f" WebSocket {self.websocket_url},"
         self.log(
             f"vendyz: local cloud ready in {time.monotonic() - started:.2f}s at {self.base_url}"
-            f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,"
+            f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,{websocket}"
             f" Lambda invoke {self.base_url}/2015-03-31/functions)"
         )
         return self.base_url
@@ -159,6 +170,7 @@ class LocalCloud:
             "NatsUrl": urls.nats_url,
             "LambdaEndpointUrl": self.base_url,
             "JwtSecretName": "",
+            "SeedDemoProducts": "true",
         }
 
     def _environment(self, template: AppTemplate) -> dict[str, str]:
@@ -243,6 +255,7 @@ class LocalCloud:
         self._stop_schedules.set()
         if self._scheduler is not None:
             self._scheduler.join(timeout=10)
+        self.bridge.stop()
         for worker in self._workers:
             worker.terminate()
         for worker in self._workers:

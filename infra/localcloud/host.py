@@ -27,6 +27,7 @@ import uvloop
 from localcloud.gateway import Gateway
 from localcloud.runtime import FunctionRuntime
 from localcloud.template import AppTemplate, load_template
+from localcloud.websocket_api import IDLE_TIMEOUT_SECONDS, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
 _PR_SET_PDEATHSIG = 1
 
@@ -40,13 +41,15 @@ class FunctionHost:
         hosts: int = 1,
         max_instances: int | None = None,
         shared_cache_url: str | None = None,
+        websocket_idle_seconds: float = IDLE_TIMEOUT_SECONDS,
     ) -> None:
         """`hosts`: how many hosts share the functions; each gets its share of a function's
         concurrency, so the total of warm instances stays what the template reserves.
         `max_instances`: at most this many of a function's instances here (see
         CloudOptions.instances_per_worker).
         `shared_cache_url`: the Redis through which the hosts' gateways share what API Gateway
-        keeps once per API (its authorizer cache)."""
+        keeps once per API (its authorizer cache, which worker holds a WebSocket connection).
+        `websocket_idle_seconds`: API Gateway's idle timeout (shorter only in tests)."""
 
         def share(reserved: int) -> int:
             return min(-(-reserved // hosts), max_instances or reserved)
@@ -55,7 +58,13 @@ class FunctionHost:
             name: FunctionRuntime(replace(spec, concurrency=share(spec.concurrency)))
             for name, spec in template.functions.items()
         }
-        gateway = Gateway(template, self.runtimes, static_dir, shared_cache_url=shared_cache_url)
+        gateway = Gateway(
+            template,
+            self.runtimes,
+            static_dir,
+            shared_cache_url=shared_cache_url,
+            websocket_idle_seconds=websocket_idle_seconds,
+        )
         self._server = uvicorn.Server(
             uvicorn.Config(
                 gateway,
@@ -68,6 +77,14 @@ class FunctionHost:
                 date_header=False,
                 lifespan="off",
                 http="httptools",
+                # API Gateway's WebSocket limits: 128 KB a message, 32 KB a frame (websockets'
+                # (message, fragment) limit pair; over either the client gets close 1009), with
+                # no compression, so a frame is measured as sent; and no server pings: a silent
+                # client is closed by API Gateway's idle timeout (websocket_api.py) instead.
+                ws="websockets-sansio",
+                ws_max_size=(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES),  # type: ignore[arg-type]
+                ws_per_message_deflate=False,
+                ws_ping_interval=None,
                 timeout_keep_alive=30,
                 backlog=2048,
             )

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from localcloud.websocket_template import WebSocketApiSpec, read_websocket_api
+
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_REGION = "us-east-1"
 
@@ -67,6 +69,17 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class CustomResource:
+    """A custom resource backed by one of the template's functions (its ServiceToken)."""
+
+    name: str
+    type: str
+    function: str
+    properties: dict[str, Any]
+    depends_on: list[str]
+
+
+@dataclass(frozen=True)
 class Cors:
     allow_origins: list[str]
     allow_methods: list[str]
@@ -80,11 +93,13 @@ class AppTemplate:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
+    custom_resources: list[CustomResource] = field(default_factory=list)
     authorizer_function: str | None = None
     # How long the gateway reuses an authorizer's allow per Authorization header (SAM's
     # Identity.ReauthorizeEvery); 0: the authorizer runs on every request.
     authorizer_ttl_seconds: float = 0.0
     cors: Cors | None = None
+    websocket: WebSocketApiSpec | None = None
 
 
 _RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")
@@ -182,6 +197,10 @@ def load_template(path: Path, parameters: Mapping[str, str]) -> AppTemplate:
 
     for name, resource in doc.get("Resources", {}).items():
         props = resource.get("Properties", {})
+        if "Condition" in resource and not resolver.conditions[resource["Condition"]]:
+            continue
+        if resource["Type"].startswith("Custom::"):
+            app.custom_resources.append(_custom_resource(name, resource, resolver.resolve(props)))
         if resource["Type"] == "AWS::Serverless::HttpApi":
             _read_http_api(app, resolver.resolve(props))
         if resource["Type"] != "AWS::Serverless::Function":
@@ -217,7 +236,21 @@ def load_template(path: Path, parameters: Mapping[str, str]) -> AppTemplate:
                         input=json.loads(event_props.get("Input", "{}")),
                     )
                 )
+    app.websocket = read_websocket_api(doc.get("Resources", {}), resolver.resolve)
     return app
+
+
+def _custom_resource(
+    name: str, resource: Mapping[str, Any], props: dict[str, Any]
+) -> CustomResource:
+    depends_on = resource.get("DependsOn", [])
+    return CustomResource(
+        name=name,
+        type=resource["Type"],
+        function=str(props["ServiceToken"]).rsplit(":", 1)[-1],
+        properties=props,
+        depends_on=[depends_on] if isinstance(depends_on, str) else list(depends_on),
+    )
 
 
 def _read_http_api(app: AppTemplate, props: Mapping[str, Any]) -> None:

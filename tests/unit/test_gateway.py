@@ -781,11 +781,13 @@ def test_a_function_runs_at_most_its_concurrency_at_once(gateway: Gateway) -> No
 
 # -- template.py ------------------------------------------------------------------------------
 TEMPLATE_HANDLERS = {
+    "MigrateFunction": "vendyz.migrate.handler.handler",
     "AuthorizerFunction": "vendyz.authorizer.handler.handler",
     "AuthFunction": "vendyz.auth.handler.handler",
     "InventoryFunction": "vendyz.inventory.handler.handler",
     "OrdersFunction": "vendyz.orders.handler.handler",
     "DocsFunction": "vendyz.docs.handler.handler",
+    "RealtimeFunction": "vendyz.realtime.handler.handler",
 }
 AUTHORIZED_ROUTES = {
     "POST /api/v1/auth/logout",
@@ -822,7 +824,7 @@ def test_real_template_functions_routes_schedules_and_cors() -> None:
     for spec in app.functions.values():
         module, _, _ = spec.handler.rpartition(".")
         assert (ROOT / "functions" / (module.replace(".", "/") + ".py")).is_file(), spec.handler
-        assert spec.timeout_seconds == 10
+        assert spec.timeout_seconds == (300 if spec.name == "MigrateFunction" else 10)
         assert spec.environment["DATABASE_URL"] == LOCAL_PARAMETERS["DatabaseUrl"]
         assert spec.environment["LAMBDA_ENDPOINT_URL"] == "http://127.0.0.1:3000"
     assert app.functions["OrdersFunction"].environment["INVENTORY_FUNCTION_NAME"] == (

@@ -1,5 +1,6 @@
-"""Redis keys shared between services: the sold-out marker, service heartbeats and the
-denylist of logged-out tokens (a cache of auth.revoked_tokens).
+"""Redis keys shared between services: the sold-out marker, service heartbeats, the
+denylist of logged-out tokens (a cache of auth.revoked_tokens) and the registry of WebSocket
+connections.
 
 Inventory sets the sold-out marker when stock reaches zero and clears it on restock; Orders
 reads it to answer "sold out" without touching PostgreSQL. It expires on its own, so a marker
@@ -29,3 +30,17 @@ def revoked_key(jti: str) -> str:
 # absence means Redis lost its data (a restart, a flush, an eviction): readers of the denylist
 # then ask PostgreSQL, the record, until the upkeep has copied it back.
 REVOCATIONS_LOADED_KEY = "revocations:loaded"
+
+
+# The WebSocket connection registry: written by the Realtime function, read by the NATS bridge
+# (infra/bridge defines the same strings; an integration test checks they agree).
+CONNECTIONS_KEY = "realtime:conns"
+# API Gateway closes a connection after 2 hours, so an entry outlives every live connection;
+# $disconnect is delivered only best effort, so entries also expire on their own.
+CONNECTION_TTL_SECONDS = 7_800
+
+
+def connection_key(connection_id: str) -> str:
+    """The hash of one connection: userId ("" when anonymous), products (JSON list; [] = every
+    product) and connectedAt (ms since the epoch)."""
+    return f"realtime:conn:{connection_id}"
