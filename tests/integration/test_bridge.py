@@ -34,6 +34,7 @@ from bridge.registry import CONNECTIONS_KEY, connection_key
 from bridge.settings import Settings
 from bridge.stock import PRODUCT_LIST_VERSION_KEY, product_key
 from localcloud.bridge_process import BridgeProcess, bridge_environment
+from localcloud.migrate import run_migrate
 from localcloud.services import DataServices, DataServiceUrls
 from tests.apigw import (
     ENDPOINT_URL,
@@ -42,7 +43,6 @@ from tests.apigw import (
     close_connection,
     mocked_connections_api,
 )
-from vendyz.migrate.service import MIGRATIONS_DIR, MigrationService
 from vendyz.realtime import store as realtime
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataServiceUrls]:
     services = DataServices(tmp_path_factory.mktemp("bridge"), env={}, log=lambda _: None)
     started = services.start()
     try:
-        MigrationService(started.database_url, MIGRATIONS_DIR).migrate(time_left_ms=60_000)
+        run_migrate(started.database_url)
         asyncio.run(_create_stream(started.nats_url))
         yield started
     finally:

@@ -30,6 +30,19 @@ def test_products_are_listed_with_the_original_field_names(api: httpx.Client) ->
     assert [p["product_id"] for p in page["items"][:3]] == ["product-1", "product-2", "product-3"]
 
 
+def test_the_product_list_carries_the_servers_clock(api: httpx.Client) -> None:
+    # GIVEN a shop that times sale windows by the server's clock, not the browser's
+    # WHEN it lists the products
+    before = time.time() * 1000
+    reply = api.get("/products")
+    after = time.time() * 1000
+    # THEN the reply says the server's time (ms since the epoch) when it answered; this
+    # machine's clock is the server's, so it lies between the two readings
+    server_time = reply.json()["data"]["serverTime"]
+    assert isinstance(server_time, int)
+    assert before - 1 <= server_time <= after + 1
+
+
 def test_pages_do_not_overlap(api: httpx.Client) -> None:
     first = api.get("/products", params={"page": 1, "limit": 2}).json()["data"]["items"]
     second = api.get("/products", params={"page": 2, "limit": 2}).json()["data"]["items"]

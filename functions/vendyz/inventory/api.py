@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
@@ -73,6 +74,10 @@ class ProductPage(BaseModel):
     page: int
     limit: int
     total: int
+    serverTime: int = Field(
+        description="The server's clock when it answered, ms since the epoch: clients time "
+        "sale windows by it, not by their own clock"
+    )
 
 
 class ProductChanged(BaseModel):
@@ -148,7 +153,15 @@ def create_inventory_app(service: InventoryService, sessions: Sessions) -> FastA
     ) -> dict[str, Any]:
         """The sale's products, oldest first, `limit` per page (at most 50)."""
         items, total = service.list_products(page=page, limit=limit)
-        return envelope({"items": items, "page": page, "limit": limit, "total": total})
+        return envelope(
+            {
+                "items": items,
+                "page": page,
+                "limit": limit,
+                "total": total,
+                "serverTime": int(time.time() * 1000),
+            }
+        )
 
     @router.get(
         "/products/{id}",
