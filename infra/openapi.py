@@ -35,6 +35,67 @@ def _service_apps() -> list[Any]:
     ]
 
 
+# Statuses every operation may answer besides its own, and why.
+_BODY_ERRORS = {
+    "400": "Malformed JSON or a body that is not UTF-8",
+    "413": "Body larger than the limit",
+    "422": "A field is missing, unknown, duplicated or invalid (each one named)",
+}
+_ALWAYS = {
+    "431": "Request headers larger than 10 KiB (answered by the gateway)",
+    "503": "A data service is briefly unavailable; retry after Retry-After",
+}
+_SECURED = {
+    "401": "No valid token, or the token was revoked, expired or its account is gone",
+    "403": "The token's user may not do this",
+}
+_TEMPLATED = {"404": "No such resource, or no route for this path"}
+_GATEWAY_ANSWERS = {"401", "403", "404", "413", "431"}
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}}
+
+
+def _error_body(status: str) -> dict[str, Any]:
+    name = "GatewayError" if status in _GATEWAY_ANSWERS else "Envelope_FieldErrors_"
+    if status in ("429", "503"):
+        name = "Envelope_Any_"
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
+def _add_error_statuses(
+    operation: dict[str, Any], *, secured: bool, has_input: bool, templated: bool
+) -> None:
+    """Document what any route can answer, and the real 422 body (not FastAPI's default)."""
+    extra = dict(_ALWAYS)
+    if templated:
+        extra |= _TEMPLATED
+    if has_input:
+        extra |= _BODY_ERRORS
+    if secured:
+        extra |= _SECURED
+    responses = operation.setdefault("responses", {})
+    for status, description in extra.items():
+        if status == "422" or status not in responses:
+            known = responses.get(status, {}).get("description", description)
+            responses[status] = {"description": known, "content": _error_body(status)}
+    for status in ("429", "503"):
+        if status in responses:
+            responses[status]["headers"] = _RETRY_AFTER
+
+
+def _error_schemas() -> dict[str, Any]:
+    from pydantic import TypeAdapter
+
+    from vendyz.core.envelope import Envelope, FieldErrors, GatewayError
+
+    refs = "#/components/schemas/{model}"
+    found: dict[str, Any] = {}
+    for model in (Envelope[FieldErrors], Envelope[Any], GatewayError):
+        schema = TypeAdapter(model).json_schema(ref_template=refs)
+        found.update(schema.pop("$defs", {}))
+        found[schema.get("title", "").replace("[", "_").replace("]", "_")] = schema
+    return found
+
+
 def build_spec() -> dict[str, Any]:
     template = load_template(ROOT / "template.yaml", {})
     secured = {(r.method.lower(), r.path) for r in template.routes if r.authorized}
@@ -56,10 +117,20 @@ def build_spec() -> dict[str, Any]:
         part = app.openapi()
         for path, operations in part.get("paths", {}).items():
             for method, operation in operations.items():
-                if (method, path) in secured:
+                is_secured = (method, path) in secured
+                if is_secured:
                     operation["security"] = [{"bearerAuth": []}]
+                _add_error_statuses(
+                    operation,
+                    secured=is_secured,
+                    has_input="requestBody" in operation or bool(operation.get("parameters")),
+                    templated="{" in path,
+                )
             spec["paths"].setdefault(path, {}).update(operations)
         spec["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+    spec["components"]["schemas"].update(_error_schemas())
+    for name in ("HTTPValidationError", "ValidationError"):
+        spec["components"]["schemas"].pop(name, None)
     spec["paths"] = dict(sorted(spec["paths"].items()))
     spec["components"]["schemas"] = dict(sorted(spec["components"]["schemas"].items()))
     return spec

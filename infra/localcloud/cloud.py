@@ -19,6 +19,7 @@ from localcloud.host import FunctionHost, port_socket, run_worker
 from localcloud.provision import provision
 from localcloud.runtime import FunctionRuntime
 from localcloud.services import DataServices, DataServiceUrls
+from localcloud.supervisor import Supervisor
 from localcloud.template import AppTemplate, load_template
 from vendyz.core.jetstream import ensure_stream  # type: ignore[import-not-found,unused-ignore]
 
@@ -34,6 +35,8 @@ LOCAL_OVERRIDES = {
     "AWS_XRAY_SDK_ENABLED": "false",
 }
 LOCAL_AWS_DEFAULTS = {
+    # Every local shopper, test and bench buyer comes from one loopback address.
+    "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000000",
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -89,6 +92,7 @@ class LocalCloud:
         self.env = dict(os.environ if env is None else env)
         self.log = log
         self.services = DataServices(options.data_dir, env=self.env, log=log)
+        self._supervisor = Supervisor(self.services, log)
         self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log", log=log)
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
@@ -123,6 +127,7 @@ class LocalCloud:
         try:
             self.urls = self.services.start()
             ensure_stream(self.urls.nats_url)
+            self._supervisor.start()
             parameters = self._parameters(self.urls)
             self.template = load_template(self.options.template_path, parameters)
             environment = self._environment(self.template)
@@ -280,4 +285,5 @@ class LocalCloud:
                 worker.join()
         if self._host is not None:
             self._host.stop()
+        self._supervisor.stop()
         self.services.stop()

@@ -20,6 +20,7 @@ from localcloud.template import AppTemplate
 from localcloud.websocket_api import IDLE_TIMEOUT_SECONDS, WORKER_TAG_BYTES, WebSocketApi
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own request limit
+MAX_HEADER_BYTES = 10 * 1024  # API Gateway's quota on the request line and header values
 
 
 class Gateway:
@@ -62,7 +63,9 @@ class Gateway:
         if scope["type"] != "http":
             return
         body = await self._read_body(receive)
-        if body is None:
+        if _header_bytes(scope) > MAX_HEADER_BYTES:
+            response = envelope_error(431, "Request header fields too large")
+        elif body is None:
             response = envelope_error(413, "body: request payload too large")
         else:
             response = await self._dispatch(scope, body)
@@ -110,3 +113,8 @@ class Gateway:
         if self.connections_api is not None and self.connections_api.serves(path):
             return await self.connections_api.handle(scope, body)
         return self.static_files.get(path, request_host(scope))
+
+
+def _header_bytes(scope: Scope) -> int:
+    line = len(scope["method"]) + len(scope.get("raw_path") or b"") + len(scope["query_string"])
+    return line + sum(len(name) + len(value) for name, value in scope["headers"])

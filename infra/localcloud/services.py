@@ -105,6 +105,8 @@ class DataServices:
         self._logs_dir = self._dir / "logs"
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._tcp_servers: dict[str, _TcpServer] = {}
+        # How each child was started, so a server that died is started again the same way.
+        self._commands: dict[str, tuple[list[str], _RunAs | None]] = {}
         self._socket_dir: Path | None = None
         self._lock_fd: int | None = None
 
@@ -136,8 +138,22 @@ class DataServices:
         self._log(f"data services ready in {time.monotonic() - started:.2f}s")
         return urls
 
+    def restart_dead(self) -> list[tuple[str, int | None]]:
+        """Start again, with the same port, data and arguments, each server of ours that has
+        exited; returns (name, its exit code) for each. Call it from a thread that lives as
+        long as the servers (see the class docstring)."""
+        restarted: list[tuple[str, int | None]] = []
+        for name, process in list(self._children.items()):
+            if process.poll() is None or name not in self._commands:
+                continue
+            argv, run_as = self._commands[name]
+            self._spawn(name, argv, run_as)
+            restarted.append((name, process.returncode))
+        return restarted
+
     def stop(self) -> None:
         """Fast-shutdown every server we started, SIGKILL after STOP_TIMEOUT_S; safe to repeat."""
+        self._commands.clear()
         children, self._children = self._children, {}
         self._tcp_servers = {}
         for name, process in children.items():
@@ -246,6 +262,7 @@ class DataServices:
                 extra_groups=[] if run_as else None,
             )
         self._children[name] = process
+        self._commands[name] = (argv, run_as)
         (self._pids_dir / f"{name}.pid").write_text(f"{process.pid}\n")
 
     def _wait_ready(self, name: str, ready: Callable[[], bool]) -> None:

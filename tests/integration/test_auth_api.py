@@ -459,10 +459,10 @@ def test_duplicate_email_is_409(api: httpx.Client, db: Db) -> None:
 
 
 # -- throttling ----------------------------------------------------------------------------------
-def test_login_is_throttled_per_email_after_ten_failures(
+def test_login_is_throttled_per_account_and_address_after_ten_failures(
     api_from_own_address: httpx.Client,
 ) -> None:
-    # GIVEN an account whose password is guessed wrong ten times
+    # GIVEN an account whose password is guessed wrong ten times from one address
     client = api_from_own_address
     email = unique_email("throttled")
     assert register(client, email).status_code == 201
@@ -482,7 +482,7 @@ def test_login_is_throttled_per_email_after_ten_failures(
     assert login(client, other, PASSWORD)
 
 
-def test_successful_login_resets_the_email_counter(api_from_own_address: httpx.Client) -> None:
+def test_successful_login_resets_the_account_counter(api_from_own_address: httpx.Client) -> None:
     # GIVEN nine failed logins and then a successful one
     client = api_from_own_address
     email = unique_email("reset")

@@ -184,3 +184,91 @@ def test_unknown_product_and_unknown_order_are_404s(
     malformed = api.get("/orders/not-a-uuid", headers=bearer(token))
     assert malformed.status_code == 422
     assert "id" in malformed.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "authorized"),
+    [
+        ("/auth/login", {"email": "a\u0000@example.com", "password": "x"}, "email", False),
+        (
+            "/auth/register",
+            {"email": "n@example.com", "password": "long-enough", "firstName": "A\u0000"}
+            | {"lastName": "B"},
+            "firstName",
+            False,
+        ),
+        ("/orders", {"productId": "p\u0000", "quantity": 1}, "productId", True),
+        ("/products", {"name": "nul\u0000name", "stock": 1}, "name", True),
+    ],
+)
+def test_nul_characters_are_refused_by_field_name(
+    api: httpx.Client,
+    admin_token: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    authorized: bool,
+) -> None:
+    # GIVEN a body with a NUL character, which PostgreSQL cannot store in text
+    headers = bearer(admin_token) if authorized else {}
+    # WHEN it is sent
+    reply = api.post(path, json=body, headers=headers)
+    # THEN 422 naming the field, not a 500
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["data"]["errors"][0]["field"] == field
+
+
+def test_a_nul_in_a_path_parameter_is_a_422(api: httpx.Client) -> None:
+    reply = api.get("/products/a%00b")
+    assert reply.status_code == 422
+    assert "id" in reply.json()["message"]
+
+
+def test_a_duplicated_json_key_is_refused_not_last_one_wins(
+    api: httpx.Client, buyer: tuple[str, str], product: str, db: psycopg.Connection[Any]
+) -> None:
+    user_id, token = buyer
+    before = orders_of(db, user_id)
+    # GIVEN a body that names quantity twice
+    raw = f'{{"productId": "{product}", "quantity": 1, "quantity": 2}}'.encode()
+    # WHEN it is sent
+    reply = api.post(
+        "/orders", content=raw, headers=bearer(token) | {"Content-Type": "application/json"}
+    )
+    # THEN 422 naming the field, and no order
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["data"]["errors"][0]["field"] == "quantity"
+    assert orders_of(db, user_id) == before
+
+
+def test_a_chunked_body_over_the_cap_is_a_413_as_with_a_length(
+    api: httpx.Client, buyer: tuple[str, str], db: psycopg.Connection[Any]
+) -> None:
+    user_id, token = buyer
+    before = orders_of(db, user_id)
+
+    # GIVEN a 20 KB body sent chunked, with no Content-Length
+    def chunks() -> Any:
+        yield b'{"productId": "'
+        for _ in range(20):
+            yield b"x" * 1024
+        yield b'", "quantity": 1}'
+
+    # WHEN it is sent
+    reply = api.post(
+        "/orders", content=chunks(), headers=bearer(token) | {"Content-Type": "application/json"}
+    )
+    # THEN 413, and nothing was parsed into an order
+    assert reply.status_code == 413, reply.text
+    assert orders_of(db, user_id) == before
+
+
+def test_a_sale_window_outside_what_the_database_can_return_is_a_422(
+    api: httpx.Client, admin_token: str
+) -> None:
+    # GIVEN a start in year 1 at +05:00 (1 BC in UTC)
+    body = {"name": "x", "stock": 1, "starts_at": "0001-01-01T00:00:00+05:00"}
+    # WHEN it is posted, THEN 422 naming the field
+    reply = api.post("/products", json=body, headers=bearer(admin_token))
+    assert reply.status_code == 422, reply.text
+    assert "starts_at" in reply.json()["message"]

@@ -28,7 +28,7 @@ from vendyz.migrate.service import MIGRATIONS_DIR, MigrationService
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDYZ = ROOT / ".venv" / "bin" / "vendyz"
-SHIPPED = ["0001_schemas", "0003_auth", "R__reserve_stock"]
+SHIPPED = ["0001_schemas", "0003_auth", "0004_account_checks", "R__reserve_stock"]
 
 
 @pytest.fixture
@@ -171,19 +171,19 @@ def test_a_failing_migration_answers_failed_and_leaves_the_database_as_it_was(
     # GIVEN a migrated database
     stack.send("Create")
     before = schema_of(stack.database)
-    # WHEN the next deploy ships 0004 (fine) and 0005 (its first statement works, its second
+    # WHEN the next deploy ships 0005 (fine) and 0006 (its first statement works, its second
     # does not)
     answer = stack.update_shipping(
         **{
-            "0004_wishlist": "CREATE TABLE orders.wishlist (user_id uuid PRIMARY KEY);",
-            "0005_broken": "CREATE TABLE orders.broken (id int);\n"
+            "0005_wishlist": "CREATE TABLE orders.wishlist (user_id uuid PRIMARY KEY);",
+            "0006_broken": "CREATE TABLE orders.broken (id int);\n"
             "ALTER TABLE orders.no_such_table ADD COLUMN x int;",
         }
     )
     # THEN it answers FAILED with PostgreSQL's reason
     assert answer["Status"] == "FAILED"
     assert 'relation "orders.no_such_table" does not exist' in answer["Reason"]
-    # AND nothing of the run is kept: not 0004, not 0005's first statement, no history row
+    # AND nothing of the run is kept: not 0005, not 0006's first statement, no history row
     assert schema_of(stack.database) == before
 
 

@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from textwrap import dedent
@@ -447,6 +447,44 @@ def test_request_body_of_exactly_10_mib_is_accepted(gateway: Gateway) -> None:
     # THEN it reaches the handler
     assert response.status_code == 200
     assert response.json() == {"hello": "world", "count": 2}
+
+
+def test_chunked_request_body_over_10_mib_is_413(gateway: Gateway) -> None:
+    # GIVEN a body one byte over the limit, sent in chunks with no Content-Length
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * (MAX_PAYLOAD_BYTES // 10)
+        yield b"x"
+
+    async def go() -> httpx.Response:
+        async with _client(gateway) as client:
+            return await client.post("/api/plain", content=_aiter(chunks()))
+
+    # WHEN it is posted
+    response = asyncio.run(go())
+
+    # THEN 413 as for a declared length
+    assert (response.status_code, response.json()) == envelope(
+        413, "body: request payload too large"
+    )
+
+
+async def _aiter(items: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
+
+
+def test_headers_over_10_kib_are_refused_before_any_function_runs(gateway: Gateway) -> None:
+    # GIVEN headers whose values add up to more than API Gateway's 10 KiB
+    headers = {f"x-filler-{i}": "y" * 1000 for i in range(11)}
+
+    # WHEN a request carries them
+    response = call(gateway, "GET", "/api/plain", headers=headers)
+
+    # THEN the gateway answers 431 itself
+    assert (response.status_code, response.json()) == envelope(
+        431, "Request header fields too large"
+    )
 
 
 # -- Lambda Invoke API ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ def test_a_database_migrated_before_the_repeatable_file_gets_only_that_file() ->
         "0001_schemas": checksums["0001_schemas"],
         "0002_reserve_stock": "the old file's checksum",
         "0003_auth": checksums["0003_auth"],
+        "0004_account_checks": checksums["0004_account_checks"],
     }
     # WHEN the run is planned
     report = plan(shipped, recorded)

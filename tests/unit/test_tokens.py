@@ -226,6 +226,15 @@ def test_token_missing_a_required_claim_is_refused(tokens: Tokens, missing: str)
         {"email": ["a@example.com"]},
         {"exp": "tomorrow"},
         {"iat": int(time.time()) + 3600},  # issued in the future
+        {"sub": "not-a-uuid"},
+        {"sub": "7B0C1A52-3F6E-4B8E-9A51-2D7F0C9E4A11"},  # not the form issued
+        {"jti": "x" * 36},
+        {"email": "a\u0000@example.com"},
+        {"email": "a" * 300},
+        {"exp": True},
+        {"exp": int(time.time()) + 10**12},
+        {"exp": float(int(time.time()) + 60)},
+        {"exp": int(time.time()) + 2 * 24 * 3600},  # longer than the maximum lifetime
     ],
     ids=[
         "role-unknown",
@@ -236,6 +245,15 @@ def test_token_missing_a_required_claim_is_refused(tokens: Tokens, missing: str)
         "email-list",
         "exp-text",
         "iat-future",
+        "sub-not-uuid",
+        "sub-uppercase",
+        "jti-not-uuid",
+        "email-nul",
+        "email-long",
+        "exp-bool",
+        "exp-huge",
+        "exp-float",
+        "lifetime-too-long",
     ],
 )
 def test_correctly_signed_token_with_bad_claims_is_refused(

@@ -9,9 +9,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.auth.api import create_auth_app
-from vendyz.auth.service import AuthService
+from vendyz.auth.service import AuthService, Limit, LoginLimits
 from vendyz.core.entry import lambda_entry
-from vendyz.core.identity import RevocationList
+from vendyz.core.identity import Sessions
 from vendyz.core.instance import open_instance
 from vendyz.core.tokens import Tokens
 
@@ -23,6 +23,9 @@ service = AuthService(
     instance.cache,
     Tokens.from_settings(instance.settings),
     token_ttl_seconds=instance.settings.jwt_ttl_seconds,
+    limits=LoginLimits(
+        registrations=Limit(instance.settings.registrations_per_address_per_hour, 3600)
+    ),
 )
 
 
@@ -54,7 +57,7 @@ def on_seed_admin_resource(_: dict[str, Any], __: LambdaContext) -> dict[str, st
 
 handler = lambda_entry(
     instance.obs,
-    app=create_auth_app(service, RevocationList(instance.cache)),
+    app=create_auth_app(service, Sessions(instance.cache, instance.pool)),
     tasks={"heartbeat": heartbeat},
     custom_resource=on_seed_admin_resource,
 )

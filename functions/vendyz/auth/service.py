@@ -1,16 +1,17 @@
 """Auth: accounts, sessions (access tokens), logout and login throttling. No FastAPI, no Lambda
 types.
 
-Logout revokes the token's id (jti) twice: a row in auth.revoked_tokens (the durable record)
-and the Redis key `revoked:<jti>` that the authorizer checks on every request. The scheduled
-`maintain_revocations` copies live rows back into Redis (healing a Redis that lost its data)
-and forgets rows whose tokens have expired anyway.
+Logout revokes the token's id (jti) twice: a row in auth.revoked_tokens (the record) and the
+Redis key `revoked:<jti>` (its cache, which the authorizer and services read first). The
+scheduled `maintain_revocations` copies live rows back into Redis and then marks Redis as
+holding them all; a Redis that lost its data lacks the mark, and readers ask PostgreSQL.
 
-Login throttling uses Redis fixed windows of failed attempts, per email and per client
-address. Only failures count against an address: a flash sale brings many honest shoppers
-through one NAT (and every test through 127.0.0.1), and failures are what credential stuffing
-and password spraying produce. While Redis is unreachable, throttling is skipped (logged)
-rather than blocking every login.
+Throttles are fixed windows in PostgreSQL (auth.throttle), so a Redis outage or flush cannot
+switch them off. Failed logins count per account+address and per address: failures from one
+address never lock an account for everyone else, and the per-address limit is loose, so one
+address's spraying locks its neighbours behind a NAT out for a minute at most. Only failures
+count: a flash sale brings many honest shoppers through one NAT. Registrations count per
+address.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from psycopg_pool import ConnectionPool
 from vendyz.auth import store
 from vendyz.core.db import Connection, Row
 from vendyz.core.errors import Conflict, ServiceUnavailable, TooManyRequests, Unauthorized
-from vendyz.core.markers import revoked_key
+from vendyz.core.markers import REVOCATIONS_LOADED_KEY, revoked_key
 from vendyz.core.passwords import (
     burn_verification_time,
     hash_password,
@@ -44,11 +45,16 @@ _RESYNC_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
+class Limit:
+    hits: int
+    window_seconds: int
+
+
+@dataclass(frozen=True)
 class LoginLimits:
-    email_failures: int = 10  # failed logins per email ...
-    email_window_seconds: int = 300  # ... per 5 minutes
-    address_failures: int = 50  # failed logins per client address ...
-    address_window_seconds: int = 60  # ... per minute
+    account_address: Limit = Limit(10, 300)  # failed logins per account from one address
+    address: Limit = Limit(50, 60)  # failed logins from one address, whatever the account
+    registrations: Limit = Limit(30, 3600)  # registrations from one address
 
 
 @dataclass(frozen=True)
@@ -76,13 +82,17 @@ def _user(row: Row) -> User:
     )
 
 
-def _email_key(email: str) -> str:
-    # Hashed: no addresses in Redis, and a fixed-length key whatever the input.
-    return "login:fail:email:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+def _account_address_key(email: str, address: str) -> str:
+    # Hashed: no email addresses in the table, and a fixed-length key whatever the input.
+    return "login:" + hashlib.sha256(f"{email}\x00{address}".encode()).hexdigest()[:32]
 
 
 def _address_key(address: str) -> str:
-    return f"login:fail:addr:{address[:64]}"
+    return f"login-address:{address[:64]}"
+
+
+def _registration_key(address: str) -> str:
+    return f"register:{address[:64]}"
 
 
 class AuthService:
@@ -102,8 +112,21 @@ class AuthService:
         self._limits = limits or LoginLimits()
 
     # -- accounts ------------------------------------------------------------------------------
-    def register(self, *, email: str, password: str, first_name: str, last_name: str) -> User:
-        """A new USER; Conflict when the email already has an account."""
+    def register(
+        self, *, email: str, password: str, first_name: str, last_name: str, client_address: str
+    ) -> User:
+        """A new USER; Conflict when the email already has an account, TooManyRequests when
+        this address registered too often."""
+        limit = self._limits.registrations
+        with self._pool.connection() as conn:
+            hits, retry_after = store.add_hit(
+                conn, _registration_key(client_address), limit.window_seconds
+            )
+        if hits > limit.hits:
+            raise TooManyRequests(
+                "Too many registrations from this address; try again later",
+                retry_after=retry_after,
+            )
         password_hash = hash_password(password)
         with self._pool.connection() as conn:
             row = store.insert_user(
@@ -141,7 +164,7 @@ class AuthService:
             raise Unauthorized("Account no longer exists") from None
         with self._pool.connection() as conn:
             row = store.get_user(conn, user_id)
-        if row is None:
+        if row is None or not row["active"]:
             raise Unauthorized("Account no longer exists")
         return _user(row)
 
@@ -152,7 +175,7 @@ class AuthService:
         self._refuse_if_throttled(email, client_address)
         with self._pool.connection() as conn:
             row = store.find_by_email(conn, email)
-        if row is None:
+        if row is None or not row["active"]:
             burn_verification_time(password)
             self._count_failure(email, client_address)
             raise Unauthorized(BAD_CREDENTIALS)
@@ -163,7 +186,7 @@ class AuthService:
             # Hashes made with other parameters (the seed's) move to the current ones.
             with self._pool.connection() as conn:
                 store.set_password_hash(conn, row["user_id"], hash_password(password))
-        self._forget_failures(email)
+        self._forget_failures(email, client_address)
         user = _user(row)
         token = self._tokens.issue(
             user_id=user.user_id, role=user.role, email=user.email, ttl_seconds=self._ttl
@@ -193,6 +216,7 @@ class AuthService:
         """Copy live revocations into Redis and purge expired ones; returns the counts."""
         with self._pool.connection() as conn:
             purged = store.purge_expired_revocations(conn)
+            store.purge_expired_hits(conn)
             rows = store.live_revocations(conn, limit=_RESYNC_LIMIT)
         now = time.time()
         pipe = self._cache.pipeline(transaction=False)
@@ -200,52 +224,37 @@ class AuthService:
             seconds_left = int(row["expires_at"].timestamp() - now)
             if seconds_left > 0:
                 pipe.set(revoked_key(row["jti"]), b"1", ex=seconds_left)
+        if len(rows) < _RESYNC_LIMIT:  # all of them: readers may trust Redis alone again
+            pipe.set(REVOCATIONS_LOADED_KEY, b"1")
         pipe.execute()
         return {"revocationsSynced": len(rows), "revocationsPurged": purged}
 
     # -- throttling ----------------------------------------------------------------------------
     def _refuse_if_throttled(self, email: str, address: str) -> None:
         limits = self._limits
-        pipe = self._cache.pipeline(transaction=False)
-        pipe.get(_email_key(email))
-        pipe.ttl(_email_key(email))
-        pipe.get(_address_key(address))
-        pipe.ttl(_address_key(address))
-        try:
-            email_count, email_ttl, address_count, address_ttl = pipe.execute()
-        except redis.RedisError as exc:
-            logger.warning("login throttling skipped: Redis failed", extra={"error": str(exc)})
-            return
-        if int(email_count or 0) >= limits.email_failures:
-            raise TooManyRequests(
-                "Too many failed logins for this account; try again later",
-                retry_after=_retry_after(email_ttl, limits.email_window_seconds),
-            )
-        if int(address_count or 0) >= limits.address_failures:
-            raise TooManyRequests(
-                "Too many failed logins from this address; try again later",
-                retry_after=_retry_after(address_ttl, limits.address_window_seconds),
-            )
+        checks = [
+            (_account_address_key(email, address), limits.account_address, "this account"),
+            (_address_key(address), limits.address, "this address"),
+        ]
+        with self._pool.connection() as conn:
+            counts = store.current_hits(conn, [key for key, _, _ in checks])
+        for key, limit, whose in checks:
+            hits, retry_after = counts.get(key, (0, 0))
+            if hits >= limit.hits:
+                raise TooManyRequests(
+                    f"Too many failed logins for {whose}; try again later",
+                    retry_after=retry_after,
+                )
 
     def _count_failure(self, email: str, address: str) -> None:
         limits = self._limits
-        pipe = self._cache.pipeline(transaction=False)
-        pipe.incr(_email_key(email))
-        pipe.expire(_email_key(email), limits.email_window_seconds, nx=True)
-        pipe.incr(_address_key(address))
-        pipe.expire(_address_key(address), limits.address_window_seconds, nx=True)
-        try:
-            pipe.execute()
-        except redis.RedisError as exc:
-            logger.warning("login failure not counted: Redis failed", extra={"error": str(exc)})
+        windows = {
+            _account_address_key(email, address): limits.account_address.window_seconds,
+            _address_key(address): limits.address.window_seconds,
+        }
+        with self._pool.connection() as conn:
+            store.add_hits(conn, windows)
 
-    def _forget_failures(self, email: str) -> None:
-        try:
-            self._cache.delete(_email_key(email))
-        except redis.RedisError as exc:
-            logger.warning("login failures not reset: Redis failed", extra={"error": str(exc)})
-
-
-def _retry_after(ttl: int | None, window: int) -> int:
-    # TTL is -1 (no expiry) or -2 (gone) in races; the whole window is the safe answer then.
-    return int(ttl) if ttl is not None and int(ttl) > 0 else window
+    def _forget_failures(self, email: str, address: str) -> None:
+        with self._pool.connection() as conn:
+            store.forget_hits(conn, _account_address_key(email, address))

@@ -1,5 +1,5 @@
-"""SQL for the auth schema, and nothing else (the authorizer's revocation fallback uses it too:
-the authorizer is auth's second function, on auth's own schema)."""
+"""SQL for the auth schema, and nothing else. (Every service's check of its caller's account
+and token lives in vendyz.core.accounts.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 
 from vendyz.core.db import Connection, Row
 
-_USER = "user_id::text AS user_id, email, first_name, last_name, role"
+_USER = "user_id::text AS user_id, email, first_name, last_name, role, active"
 
 
 def insert_user(
@@ -57,11 +57,6 @@ def revoke(conn: Connection, *, jti: str, user_id: str, expires_at: datetime) ->
     )
 
 
-def is_revoked(conn: Connection, jti: str) -> bool:
-    row = conn.execute("SELECT 1 AS hit FROM auth.revoked_tokens WHERE jti = %s", (jti,)).fetchone()
-    return row is not None
-
-
 def live_revocations(conn: Connection, *, limit: int) -> list[Row]:
     """Revoked tokens that have not expired yet, soonest-expiring last."""
     return conn.execute(
@@ -74,3 +69,45 @@ def live_revocations(conn: Connection, *, limit: int) -> list[Row]:
 def purge_expired_revocations(conn: Connection) -> int:
     """Forget revocations of tokens that have expired anyway; returns how many."""
     return conn.execute("DELETE FROM auth.revoked_tokens WHERE expires_at <= now()").rowcount
+
+
+# -- throttle windows ----------------------------------------------------------------------------
+_HIT = (
+    "INSERT INTO auth.throttle AS t (key, hits, window_ends)"
+    " SELECT key, 1, now() + make_interval(secs => secs)"
+    " FROM unnest(%s::text[], %s::int[]) AS w(key, secs)"
+    " ON CONFLICT (key) DO UPDATE SET"
+    " hits = CASE WHEN t.window_ends > now() THEN t.hits + 1 ELSE 1 END,"
+    " window_ends = CASE WHEN t.window_ends > now() THEN t.window_ends"
+    " ELSE excluded.window_ends END"
+    " RETURNING key, hits, ceil(extract(epoch FROM window_ends - now()))::int AS seconds_left"
+)
+
+
+def add_hits(conn: Connection, windows: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """Count one hit on each key (a window of that many seconds starts when none is open);
+    returns {key: (hits in the window, seconds left in it)}. One statement, no race."""
+    rows = conn.execute(_HIT, (list(windows), list(windows.values()))).fetchall()
+    return {r["key"]: (r["hits"], r["seconds_left"]) for r in rows}
+
+
+def add_hit(conn: Connection, key: str, window_seconds: int) -> tuple[int, int]:
+    return add_hits(conn, {key: window_seconds})[key]
+
+
+def current_hits(conn: Connection, keys: list[str]) -> dict[str, tuple[int, int]]:
+    """{key: (hits, seconds left)} for the keys whose window is still open."""
+    rows = conn.execute(
+        "SELECT key, hits, ceil(extract(epoch FROM window_ends - now()))::int AS seconds_left"
+        " FROM auth.throttle WHERE key = ANY(%s) AND window_ends > now()",
+        (keys,),
+    ).fetchall()
+    return {r["key"]: (r["hits"], r["seconds_left"]) for r in rows}
+
+
+def forget_hits(conn: Connection, key: str) -> None:
+    conn.execute("DELETE FROM auth.throttle WHERE key = %s", (key,))
+
+
+def purge_expired_hits(conn: Connection) -> int:
+    return conn.execute("DELETE FROM auth.throttle WHERE window_ends <= now()").rowcount

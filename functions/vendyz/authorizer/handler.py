@@ -4,7 +4,7 @@ anonymous watcher is allowed, see service.py).
 
 Two files only: this entry and service.py. There is no api.py because the event is not an
 HTTP request to route (API Gateway asks "may this request pass?") and no store.py because its
-one query, the revocation fallback, is the auth schema's own (vendyz.auth.store). It does not
+one query, the revocation fallback, is every service's own (vendyz.core.accounts). It does not
 use core.entry.lambda_entry, whose events are HTTP, RPC or schedules, but keeps the same
 Powertools Logger, Metrics and Tracer decorators.
 

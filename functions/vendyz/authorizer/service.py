@@ -5,9 +5,10 @@ Two callers: the HTTP API (a bearer token is required; the answer is a simple re
 the WebSocket API's `$connect` (the token is optional, `?token=` since browsers cannot set
 headers on a WebSocket; the answer is an IAM policy, the only form WebSocket APIs accept).
 
-The normal path is one HS256 verification and one Redis GET (`revoked:<jti>`); PostgreSQL is
-asked only while Redis fails, and then Redis is skipped for REDIS_BACKOFF_SECONDS so an outage
-does not add a connect timeout to every request. If neither can answer, the request fails as a
+The normal path is one HS256 verification and one Redis MGET (`revoked:<jti>` and the marker
+that Redis holds the whole denylist); PostgreSQL, the record, is asked when Redis lost its data
+or fails, and after a failure Redis is skipped for REDIS_BACKOFF_SECONDS so an outage does not
+add a connect timeout to every request. If neither can answer, the request fails as a
 server error (500), never as an allow.
 """
 
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from aws_lambda_powertools import Logger
 
-from vendyz.core.markers import revoked_key
+from vendyz.core.markers import REVOCATIONS_LOADED_KEY, revoked_key
 from vendyz.core.tokens import Claims, InvalidToken, Tokens
 
 if TYPE_CHECKING:
@@ -135,17 +136,19 @@ class Authorizer:
     def _is_revoked(self, claims: Claims) -> bool:
         if time.monotonic() >= self._redis_down_until:
             try:
-                return self._cache.get(revoked_key(claims.jti)) is not None
+                listed, loaded = self._cache.mget(revoked_key(claims.jti), REVOCATIONS_LOADED_KEY)
+                if listed is not None or loaded is not None:
+                    return listed is not None
             except redis.RedisError as exc:
                 self._redis_down_until = time.monotonic() + REDIS_BACKOFF_SECONDS
                 logger.warning(
                     "revocation check falls back to PostgreSQL", extra={"error": str(exc)}
                 )
         # Imported here: psycopg (~50 ms of cold start) serves only this fallback.
-        from vendyz.auth import store
+        from vendyz.core import accounts
 
         try:
             with self._pool().connection() as conn:
-                return store.is_revoked(conn, claims.jti)
+                return accounts.is_revoked(conn, claims.jti)
         except Exception as exc:
             raise RevocationUnknown("cannot check the revocation list") from exc

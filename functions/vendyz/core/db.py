@@ -8,8 +8,9 @@ one network round trip.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -17,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
+T = TypeVar("T")
 
 
 def create_pool(
@@ -45,6 +47,20 @@ def create_pool(
     )
     pool.wait(timeout=10.0)
     return pool
+
+
+def run_repeatable(pool: ConnectionPool[Connection], work: Callable[[Connection], T]) -> T:
+    """`work` on a pooled connection; once more on a fresh one if that connection was broken
+    (a restarted PostgreSQL, a terminated backend). Only for work that is safe to repeat: it
+    may have committed before the connection broke."""
+    try:
+        with pool.connection() as conn:
+            return work(conn)
+    except psycopg.OperationalError:
+        # The other idle connections died the same way: drop them, so the retry gets a live one.
+        pool.check()
+    with pool.connection() as conn:
+        return work(conn)
 
 
 class UnitOfWork:

@@ -1,10 +1,12 @@
 """Who is calling: the principal the Lambda authorizer put in the request context.
 
-Services trust the gateway for authentication, with one exception: API Gateway reuses an
-authorizer's allow for a while (the template's ReauthorizeEvery), so that a token is verified
-once, not on every request. Logout and expiry must still take effect at once, so every service
-checks them itself on each request: the token's exp from the context, and the denylist key
-auth writes at logout (one Redis EXISTS; POST /orders does it inside its order gate).
+Services trust the gateway for authentication, with exceptions where trusting it would trust
+too much. API Gateway reuses an authorizer's allow for a while (the template's
+ReauthorizeEvery), so logout and expiry are checked here on each request: the token's exp from
+the context, and the logout denylist (Redis, a cache of auth.revoked_tokens; PostgreSQL when
+Redis cannot vouch for it). A token outlives changes to its account, so writes check the
+account as the database has it now: it exists, is active, and (admin routes) is still ADMIN.
+POST /orders does both inside round trips it makes anyway (its Redis gate, its claim).
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import psycopg
 import redis
+from aws_lambda_powertools import Logger
 from fastapi import Depends, Request
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from vendyz.core import accounts
+from vendyz.core.db import Connection
 from vendyz.core.errors import Forbidden, ServiceUnavailable, Unauthorized
-from vendyz.core.markers import revoked_key
+from vendyz.core.markers import REVOCATIONS_LOADED_KEY, revoked_key
+
+logger = Logger(service="vendyz", child=True)
 
 Role = Literal["ADMIN", "USER"]
 
@@ -39,18 +48,43 @@ class Principal:
         return self.role == "ADMIN"
 
 
-class RevocationList:
-    """The denylist of logged-out tokens, as auth writes it in Redis."""
+class Sessions:
+    """Whether a caller's token and account still hold: the logout denylist (Redis first) and
+    the account record (PostgreSQL)."""
 
-    def __init__(self, cache: redis.Redis) -> None:
+    def __init__(self, cache: redis.Redis, pool: ConnectionPool[Connection]) -> None:
         self._cache = cache
+        self._pool = pool
 
     def is_revoked(self, token_id: str) -> bool:
+        """One Redis round trip while Redis holds the whole denylist; PostgreSQL otherwise."""
         try:
-            return bool(self._cache.exists(revoked_key(token_id)))
+            listed, loaded = self._cache.mget(revoked_key(token_id), REVOCATIONS_LOADED_KEY)
         except redis.RedisError as exc:
+            logger.warning("denylist read from PostgreSQL: Redis failed", extra={"error": str(exc)})
+            listed, loaded = None, None
+        if listed is not None:
+            return True
+        if loaded is not None:
+            return False
+        try:
+            with self._pool.connection() as conn:
+                return accounts.is_revoked(conn, token_id)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
             # Never let through what could not be checked.
             raise ServiceUnavailable("Cannot check the session right now; retry") from exc
+
+    def check_account(self, principal: Principal, *, role: Role | None = None) -> None:
+        """Unauthorized unless the account exists, is active and the token is not revoked;
+        Forbidden unless it has `role` now (when given). One PostgreSQL round trip."""
+        with self._pool.connection() as conn:
+            row = accounts.caller(conn, principal.user_id, principal.token_id)
+        if row is None or not row["active"]:
+            raise Unauthorized("Account no longer active")
+        if row["revoked"]:
+            raise Unauthorized("Token revoked")
+        if role is not None and row["role"] != role:
+            raise Forbidden(f"{role.capitalize()} role required")
 
 
 def authorizer_context(event: dict[str, Any]) -> dict[str, Any]:
@@ -84,20 +118,26 @@ async def unrevoked_caller(request: Request) -> Principal:
 async def current_user(
     request: Request, principal: Annotated[Principal, Depends(unrevoked_caller)]
 ) -> Principal:
-    revocations: RevocationList = request.app.state.revocations
-    if revocations.is_revoked(principal.token_id):
+    sessions: Sessions = request.app.state.sessions
+    if sessions.is_revoked(principal.token_id):
         raise Unauthorized("Token revoked")
     return principal
 
 
-async def admin_user(user: Annotated[Principal, Depends(current_user)]) -> Principal:
-    if not user.is_admin:
+async def admin_user(
+    request: Request, principal: Annotated[Principal, Depends(unrevoked_caller)]
+) -> Principal:
+    """An admin as the database has it now (the token's role may be stale); revocation is
+    checked in the same PostgreSQL round trip."""
+    if not principal.is_admin:
         raise Forbidden("Admin role required")
-    return user
+    sessions: Sessions = request.app.state.sessions
+    sessions.check_account(principal, role="ADMIN")
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
 AdminUser = Annotated[Principal, Depends(admin_user)]
-# Only for a route whose service checks the denylist in a Redis round trip it makes anyway
-# (POST /orders: the order gate), so the check costs no round trip of its own.
-CallerToCheckForRevocation = Annotated[Principal, Depends(unrevoked_caller)]
+# Only for a route whose service checks the denylist and the account in round trips it makes
+# anyway (POST /orders: its Redis gate and its claim statement).
+CallerToCheckInService = Annotated[Principal, Depends(unrevoked_caller)]

@@ -1,5 +1,6 @@
 """Redis keys shared between services: the sold-out marker, service heartbeats, the
-denylist of logged-out tokens and the registry of WebSocket connections.
+denylist of logged-out tokens (a cache of auth.revoked_tokens) and the registry of WebSocket
+connections.
 
 Inventory sets the sold-out marker when stock reaches zero and clears it on restock; Orders
 reads it to answer "sold out" without touching PostgreSQL. It expires on its own, so a marker
@@ -23,6 +24,12 @@ def revoked_key(jti: str) -> str:
     """The key that denylists a logged-out token (auth writes it with a TTL ending at the
     token's exp; the authorizer and every service read it)."""
     return f"revoked:{jti}"
+
+
+# Set (without expiry) by auth's scheduled upkeep once Redis holds every live revocation. Its
+# absence means Redis lost its data (a restart, a flush, an eviction): readers of the denylist
+# then ask PostgreSQL, the record, until the upkeep has copied it back.
+REVOCATIONS_LOADED_KEY = "revocations:loaded"
 
 
 # The WebSocket connection registry: written by the Realtime function, read by the NATS bridge

@@ -30,7 +30,8 @@ class Settings(BaseModel):
     # Either the secret itself (local) or the name of a Secrets Manager secret holding it.
     jwt_secret: SecretStr = Field(default=SecretStr(LOCAL_JWT_SECRET), alias="JWT_SECRET")
     jwt_secret_name: str = Field(default="", alias="JWT_SECRET_NAME")
-    jwt_ttl_seconds: int = Field(default=3600, alias="JWT_TTL_SECONDS", gt=0)
+    # At most MAX_TOKEN_LIFETIME_SECONDS (24 h), which the verifier enforces as well.
+    jwt_ttl_seconds: int = Field(default=3600, alias="JWT_TTL_SECONDS", gt=0, le=24 * 3600)
     # Where RPC Invoke calls go; empty means the real AWS endpoint.
     lambda_endpoint_url: str = Field(default="", alias="LAMBDA_ENDPOINT_URL")
     inventory_function_name: str = Field(
@@ -43,6 +44,10 @@ class Settings(BaseModel):
         default=60.0, alias="HEARTBEAT_INTERVAL_SECONDS", gt=0
     )
     db_pool_max_size: int = Field(default=8, alias="DB_POOL_MAX_SIZE", gt=0)
+    # Registrations one client address may make an hour (a bot signing up en masse).
+    registrations_per_address_per_hour: int = Field(
+        default=30, alias="REGISTRATIONS_PER_ADDRESS_PER_HOUR", gt=0
+    )
     auth_seed_email: str = Field(default="lead@vendyz.dev", alias="AUTH_SEED_EMAIL")
     auth_seed_password: SecretStr = Field(
         default=SecretStr("flashsale"), alias="AUTH_SEED_PASSWORD"

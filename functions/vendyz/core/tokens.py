@@ -28,6 +28,9 @@ MIN_KEY_LENGTH = 32  # bytes: RFC 7518 3.2 wants a key at least as long as the h
 MAX_TOKEN_LENGTH = 4096  # far above any token issued here; longer input is refused unread
 CLOCK_SKEW_SECONDS = 5  # issuer and verifier run on different hosts
 REQUIRED_CLAIMS = ("sub", "role", "email", "jti", "iat", "exp")
+# No token lives longer than this, whatever its exp says: a leaked token's harm is bounded.
+MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+MAX_EMAIL_LENGTH = 254
 
 # The same as vendyz.core.identity.Role, declared here so the authorizer never imports FastAPI.
 Role = Literal["ADMIN", "USER"]
@@ -117,8 +120,8 @@ class Tokens:
     ) -> IssuedToken:
         """A signed token for this principal, valid for `ttl_seconds` from `now` (default: the
         current time; tests pass an earlier `now` to make an expired token)."""
-        if ttl_seconds <= 0:
-            raise ValueError("ttl_seconds must be positive")
+        if not 0 < ttl_seconds <= MAX_TOKEN_LIFETIME_SECONDS:
+            raise ValueError(f"ttl_seconds must be in 1..{MAX_TOKEN_LIFETIME_SECONDS}")
         if role not in _ROLES:
             raise ValueError(f"unknown role {role!r}")
         issued_at = int(time.time() if now is None else now)
@@ -157,21 +160,44 @@ class Tokens:
         return _claims(payload)
 
 
+def _is_uuid(value: Any) -> bool:
+    """A UUID in its canonical lowercase form, as issued (the databases key users by uuid)."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _is_seconds(value: Any) -> bool:
+    # bool is an int in Python; a float or a bool in iat/exp is not what we issue.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**40
+
+
 def _claims(payload: dict[str, Any]) -> Claims:
+    """The claims, each exactly of the type and form `issue` writes; InvalidToken otherwise,
+    so a correctly signed but odd token (an old format, a key leaked to a forger) is refused
+    here rather than failing deeper in a service."""
     sub, role, email = payload["sub"], payload["role"], payload["email"]
     jti, iat, exp = payload["jti"], payload["iat"], payload["exp"]
-    if not (isinstance(sub, str) and sub and isinstance(jti, str) and jti):
-        raise InvalidToken("sub and jti must be non-empty strings")
+    if not (_is_uuid(sub) and _is_uuid(jti)):
+        raise InvalidToken("sub and jti must be UUIDs")
     if not isinstance(role, str) or role not in _ROLES:
         raise InvalidToken("unknown role")
-    if not isinstance(email, str):
-        raise InvalidToken("email must be a string")
-    # PyJWT has checked iat and exp are numbers (it compares them with the clock).
+    if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH or "\x00" in email:
+        raise InvalidToken("email must be a short string")
+    if not (_is_seconds(iat) and _is_seconds(exp)):
+        raise InvalidToken("iat and exp must be integer seconds")
+    if exp - iat > MAX_TOKEN_LIFETIME_SECONDS or exp <= iat:
+        raise InvalidToken("token lifetime out of bounds")
+    if iat > time.time() + CLOCK_SKEW_SECONDS:
+        raise InvalidToken("token issued in the future")
     return Claims(
         user_id=sub,
         role=cast(Role, role),
         email=email,
         jti=jti,
-        iat=int(iat),
-        exp=int(exp),
+        iat=iat,
+        exp=exp,
     )

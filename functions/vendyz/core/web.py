@@ -1,5 +1,6 @@
-"""The FastAPI application every service builds on: envelope errors, body limit, no 500s for
-client input.
+"""The FastAPI application every service builds on: envelope errors, the request guard (body
+size, UTF-8, duplicate keys, NUL), unknown query parameters refused, a 503 with Retry-After
+when PostgreSQL or Redis is unreachable: no 500s for anything a client can send.
 
 Routes are `async def` on purpose: an instance serves one request at a time on its own event
 loop, so blocking database calls inside them cost nothing, while `def` routes would add a
@@ -11,19 +12,31 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
+import redis
 from aws_lambda_powertools import Logger
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vendyz.core.envelope import envelope
 from vendyz.core.errors import AppError
-from vendyz.core.identity import RevocationList
+from vendyz.core.identity import Sessions
+from vendyz.core.request_guard import RequestGuard
 
 API_PREFIX = "/api/v1"
-MAX_BODY_BYTES = 16 * 1024
+RETRY_AFTER_SECONDS = 1
+# What a down or unreachable PostgreSQL or Redis raises (psycopg's OperationalError covers a
+# broken connection and a server that went away mid-statement).
+DATA_SERVICE_DOWN: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    PoolTimeout,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
 
 logger = Logger(service="vendyz")
 
@@ -68,32 +81,56 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, str(exc.detail), None, dict(exc.headers or {}))
 
 
+async def _on_data_service_down(_: Request, exc: Exception) -> JSONResponse:
+    # A lost connection or a pool with none free: the request may be retried, and nothing it
+    # did is half-written (every change is one statement or one transaction).
+    logger.warning("data service unavailable", extra={"error": repr(exc)})
+    return error_response(
+        503, "Service briefly unavailable; retry", None, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
     return error_response(500, "Internal server error")
 
 
-class BodyLimit:
-    """Answer 413 before parsing a body larger than MAX_BODY_BYTES."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
-                    response = error_response(
-                        413, f"body: larger than {MAX_BODY_BYTES} bytes", {"field": "body"}
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
 
 
-def create_app(title: str, routers: Sequence[APIRouter], *, revocations: RevocationList) -> FastAPI:
+_declared_queries: dict[int, frozenset[str]] = {}
+
+
+async def _refuse_unknown_query(request: Request) -> None:
+    """Query parameters a route does not declare are refused, as unknown body fields are: a
+    typo (`?limt=5`) must not silently mean the default."""
+    if not request.query_params:
+        return
+    route = request.scope["route"]
+    declared = _declared_queries.get(id(route))
+    if declared is None:
+        declared = _declared_queries[id(route)] = _query_names(route.dependant)
+    unknown = [name for name in request.query_params if name not in declared]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": "unknown query parameter",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+        )
+
+
+def create_app(title: str, routers: Sequence[APIRouter], *, sessions: Sessions) -> FastAPI:
     """A service's app; its OpenAPI is merged into the one API spec served at /docs.
-    `revocations`: what CurrentUser checks each caller's token against."""
+    `sessions`: what CurrentUser and AdminUser check each caller against."""
     app = FastAPI(
         title=title,
         docs_url=None,
@@ -105,11 +142,13 @@ def create_app(title: str, routers: Sequence[APIRouter], *, revocations: Revocat
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     for router in routers:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(_refuse_unknown_query)])
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(AppError, _on_app_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for unavailable in DATA_SERVICE_DOWN:
+        app.add_exception_handler(unavailable, _on_data_service_down)
     app.add_exception_handler(Exception, _on_unexpected)
-    app.add_middleware(BodyLimit)
-    app.state.revocations = revocations
+    app.add_middleware(RequestGuard)
+    app.state.sessions = sessions
     return app

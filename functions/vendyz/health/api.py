@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict
 
 from vendyz.core.envelope import Envelope, envelope
-from vendyz.core.identity import AdminUser, RevocationList
+from vendyz.core.identity import AdminUser, Sessions
 from vendyz.core.web import create_app
 from vendyz.health.service import HealthService
 
@@ -35,7 +35,7 @@ class HealthPing(BaseModel):
     service: ServiceName
 
 
-def create_health_app(service: HealthService, revocations: RevocationList) -> FastAPI:
+def create_health_app(service: HealthService, sessions: Sessions) -> FastAPI:
     router = APIRouter(tags=["health"])
 
     @router.get("/health", operation_id="getHealth", response_model=Envelope[list[ServiceHealth]])
@@ -53,4 +53,4 @@ def create_health_app(service: HealthService, revocations: RevocationList) -> Fa
         """Record a heartbeat for a service now (admin), as its schedule would."""
         return envelope(service.ping(body.service), "Heartbeat recorded")
 
-    return create_app("Vendyz health", [router], revocations=revocations)
+    return create_app("Vendyz health", [router], sessions=sessions)

@@ -1,13 +1,14 @@
 """Health's Lambda entry. Everything here runs once per instance, at import.
 
-It reads and writes Redis and publishes to NATS only: no PostgreSQL pool to open."""
+GET /health reads Redis only; PostgreSQL is for the admin check of POST /health/ping."""
 
 from __future__ import annotations
 
 from vendyz.core.cache import create_redis
+from vendyz.core.db import create_pool
 from vendyz.core.entry import lambda_entry
 from vendyz.core.events import EventPublisher
-from vendyz.core.identity import RevocationList
+from vendyz.core.identity import Sessions
 from vendyz.core.observability import observability
 from vendyz.core.settings import get_settings
 from vendyz.health.api import create_health_app
@@ -16,6 +17,12 @@ from vendyz.health.store import PingPublisher, RedisHealthStore
 
 settings = get_settings()
 cache = create_redis(settings.redis_url, max_connections=8)
+pool = create_pool(
+    settings.database_url,
+    max_size=2,
+    name="health",
+    prepared_statements=settings.db_prepared_statements,
+)
 service = HealthService(
     RedisHealthStore(cache),
     PingPublisher(EventPublisher(settings.nats_url)),
@@ -24,5 +31,5 @@ service = HealthService(
 
 handler = lambda_entry(
     observability("health"),
-    app=create_health_app(service, RevocationList(cache)),
+    app=create_health_app(service, Sessions(cache, pool)),
 )

@@ -8,16 +8,43 @@ from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, FastAPI, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from vendyz.core.contracts.inventory_pb2 import Outcome, ReserveStockRequest, ReserveStockResponse
-from vendyz.core.envelope import Envelope, envelope
-from vendyz.core.identity import AdminUser, RevocationList
+from vendyz.core.envelope import WHOLE, Envelope, envelope
+from vendyz.core.identity import AdminUser, Sessions
 from vendyz.core.web import create_app
 from vendyz.inventory.service import InventoryService, NewProduct
 
-ProductId = Annotated[str, Path(min_length=1, max_length=64, description="Product id")]
-StrictCount = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
+ProductId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]+$", description="Product id")
+]
+# Years 1970-9998 as written: whatever the offset, the instant survives the trip to PostgreSQL
+# and back into Python (year 1 at +05:00 is 1 BC in UTC, which Python cannot hold).
+_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
+
+
+def _in_range(value: datetime) -> datetime:
+    if not 1970 <= value.year <= 9998:
+        raise ValueError("the year must be between 1970 and 9998")
+    return value
+
+
+SaleInstant = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _YEAR_PATTERN}),
+]
+StrictCount = Annotated[int, Field(strict=True, ge=0, le=1_000_000), WHOLE]
+PerUserLimit = Annotated[int, Field(strict=True, ge=1, le=10_000), WHOLE]
 
 _PRODUCT_EXAMPLE: dict[str, Any] = {
     "product_id": "product-1",
@@ -86,11 +113,15 @@ class CreateProduct(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     stock: StrictCount
     price: Decimal = Field(
-        default=Decimal("0"), ge=0, le=Decimal("9999999999.99"), decimal_places=2
+        default=Decimal("0"),
+        ge=0,
+        le=Decimal("9999999999.99"),
+        decimal_places=2,
+        json_schema_extra={"multipleOf": 0.01},
     )
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    max_per_user: int | None = Field(default=None, strict=True, ge=1, le=10_000)
+    starts_at: SaleInstant | None = None
+    ends_at: SaleInstant | None = None
+    max_per_user: PerUserLimit | None = None
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> Self:
@@ -112,7 +143,7 @@ def _changed(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_inventory_app(service: InventoryService, revocations: RevocationList) -> FastAPI:
+def create_inventory_app(service: InventoryService, sessions: Sessions) -> FastAPI:
     router = APIRouter(tags=["products"])
 
     @router.get("/products", operation_id="listProducts", response_model=Envelope[ProductPage])
@@ -173,7 +204,7 @@ def create_inventory_app(service: InventoryService, revocations: RevocationList)
         """Set a product's stock (admin); clears the sold-out marker when stock returns."""
         return envelope(_changed(service.set_stock(id, body.stock)), "Stock updated")
 
-    return create_app("Vendyz inventory", [router], revocations=revocations)
+    return create_app("Vendyz inventory", [router], sessions=sessions)
 
 
 def reserve_stock_rpc(

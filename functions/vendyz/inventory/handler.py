@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.core.contracts.inventory_pb2 import ReserveStockRequest, ReserveStockResponse
 from vendyz.core.entry import lambda_entry
-from vendyz.core.identity import RevocationList
+from vendyz.core.identity import Sessions
 from vendyz.core.instance import open_instance
 from vendyz.core.rpc import rpc_handler
 from vendyz.inventory.api import create_inventory_app, reserve_stock_rpc
@@ -27,7 +27,7 @@ def on_demo_products_resource(_: dict[str, Any], __: LambdaContext) -> dict[str,
 
 handler = lambda_entry(
     instance.obs,
-    app=create_inventory_app(service, RevocationList(instance.cache)),
+    app=create_inventory_app(service, Sessions(instance.cache, instance.pool)),
     rpc={
         "ReserveStock": rpc_handler(
             ReserveStockRequest, ReserveStockResponse, partial(reserve_stock_rpc, service)

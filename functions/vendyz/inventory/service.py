@@ -1,4 +1,8 @@
-"""Inventory: the catalogue, stock changes and ReserveStock. No FastAPI, no Lambda types."""
+"""Inventory: the catalogue, stock changes and ReserveStock. No FastAPI, no Lambda types.
+
+Redis holds only caches here (product views, the sold-out marker): when it fails, reads come
+from PostgreSQL and a committed change is still answered; the caches heal by expiry.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, Literal
 
 import redis
+from aws_lambda_powertools import Logger
 from psycopg_pool import ConnectionPool
 
-from vendyz.core.db import Connection, Row, UnitOfWork
+from vendyz.core.db import Connection, Row, UnitOfWork, run_repeatable
 from vendyz.core.errors import NotFound
 from vendyz.core.events import Event, EventPublisher
 from vendyz.core.markers import SOLD_OUT_TTL_SECONDS, sold_out_key
 from vendyz.core.outbox import Outbox
 from vendyz.inventory import store
+
+logger = Logger(service="inventory", child=True)
 
 PRODUCT_CACHE_SECONDS = 60
 _LIST_VERSION_KEY = "products:version"
@@ -84,30 +92,53 @@ class InventoryService:
 
     # -- reads (cached) -----------------------------------------------------------------------
     def list_products(self, *, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        version = int(self._cache.get(_LIST_VERSION_KEY) or 0)
-        key = f"products:v{version}:{page}:{limit}"
-        cached = self._cache.get(key)
+        key: str | None = None
+        try:
+            version = int(self._cache.get(_LIST_VERSION_KEY) or 0)
+            key = f"products:v{version}:{page}:{limit}"
+            cached = self._cache.get(key)
+        except redis.RedisError as exc:
+            logger.warning("products read from PostgreSQL: Redis failed", extra={"error": str(exc)})
+            key, cached = None, None
         if cached is not None:
             items, total = json.loads(cached)
             return items, total
-        with self._pool.connection() as conn:
-            rows, total = store.list_products(conn, offset=(page - 1) * limit, limit=limit)
+        rows, total = run_repeatable(
+            self._pool,
+            partial(store.list_products, offset=(page - 1) * limit, limit=limit),
+        )
         items = [_public(r) for r in rows]
-        self._cache.set(key, json.dumps([items, total]), ex=PRODUCT_CACHE_SECONDS)
+        if key is not None:
+            page_key, value = key, json.dumps([items, total])
+            self._cache_quietly(lambda: self._cache.set(page_key, value, ex=PRODUCT_CACHE_SECONDS))
         return items, total
 
     def get_product(self, product_id: str) -> dict[str, Any]:
-        cached = self._cache.get(_product_key(product_id))
+        try:
+            cached = self._cache.get(_product_key(product_id))
+        except redis.RedisError as exc:
+            logger.warning("product read from PostgreSQL: Redis failed", extra={"error": str(exc)})
+            cached = None
         if cached is not None:
             product: dict[str, Any] = json.loads(cached)
             return product
-        with self._pool.connection() as conn:
-            row = store.get_product(conn, product_id)
+        row = run_repeatable(self._pool, partial(store.get_product, product_id=product_id))
         if row is None:
             raise NotFound(f"product_id: no product {product_id!r}")
         product = _public(row)
-        self._cache.set(_product_key(product_id), json.dumps(product), ex=PRODUCT_CACHE_SECONDS)
+        self._cache_quietly(
+            lambda: self._cache.set(
+                _product_key(product_id), json.dumps(product), ex=PRODUCT_CACHE_SECONDS
+            )
+        )
         return product
+
+    def _cache_quietly(self, write: Callable[[], object]) -> None:
+        """A cache write that may fail: the record is in PostgreSQL, and the entry expires."""
+        try:
+            write()
+        except redis.RedisError as exc:
+            logger.warning("cache not updated: Redis failed", extra={"error": str(exc)})
 
     # -- changes ------------------------------------------------------------------------------
     def create_product(self, new: NewProduct) -> dict[str, Any]:
@@ -160,10 +191,17 @@ class InventoryService:
         """Idempotent per order id: a repeated call returns the first outcome."""
         if quantity < 1:
             raise ValueError("quantity must be positive")
-        with self._pool.connection() as conn:
-            row = store.reserve_stock(
-                conn, order_id=order_id, product_id=product_id, quantity=quantity, user_id=user_id
-            )
+        # Idempotent per order id, so safe to repeat on a fresh connection.
+        row = run_repeatable(
+            self._pool,
+            partial(
+                store.reserve_stock,
+                order_id=order_id,
+                product_id=product_id,
+                quantity=quantity,
+                user_id=user_id,
+            ),
+        )
         if self.after_reserve_committed is not None:
             self.after_reserve_committed(order_id)
         if row["event_id"] is not None:
@@ -173,7 +211,9 @@ class InventoryService:
             sold_out = True if row["remaining_stock"] == 0 else None
             self._after_change(product_id, [event], sold_out=sold_out)
         elif row["reason"] == "OUT_OF_STOCK" and row["remaining_stock"] == 0:
-            self._cache.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
+            self._cache_quietly(
+                lambda: self._cache.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
+            )
         return Reservation(
             outcome=row["status"],
             reason=row["reason"] or "",
@@ -194,7 +234,7 @@ class InventoryService:
             pipe.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
         elif sold_out is False:
             pipe.delete(sold_out_key(product_id))
-        pipe.execute()
+        self._cache_quietly(pipe.execute)
 
     # -- scheduled ----------------------------------------------------------------------------
     def relay_outbox(self) -> int:

@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from vendyz.core.envelope import Envelope, envelope
-from vendyz.core.identity import CallerToCheckForRevocation, CurrentUser, RevocationList
+from vendyz.core.envelope import WHOLE, Envelope, envelope
+from vendyz.core.identity import CallerToCheckInService, CurrentUser, Sessions
 from vendyz.core.web import create_app
 from vendyz.orders.service import OrdersService
 
@@ -27,6 +27,9 @@ IdempotencyKey = Annotated[
 ]
 
 
+Quantity = Annotated[int, Field(strict=True, ge=1, le=100), WHOLE]
+
+
 class PlaceOrder(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -34,7 +37,7 @@ class PlaceOrder(BaseModel):
     )
 
     productId: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(strict=True, ge=1, le=100)
+    quantity: Quantity
 
 
 class OrderPlaced(BaseModel):
@@ -74,7 +77,7 @@ class OrderPage(BaseModel):
     total: int
 
 
-def create_orders_app(service: OrdersService, revocations: RevocationList) -> FastAPI:
+def create_orders_app(service: OrdersService, sessions: Sessions) -> FastAPI:
     router = APIRouter(tags=["orders"])
 
     @router.post(
@@ -88,6 +91,7 @@ def create_orders_app(service: OrdersService, revocations: RevocationList) -> Fa
                 "description": "Out of stock, sale not "
                 "active, limit reached, or the same key still in progress",
             },
+            404: {"model": Envelope[None], "description": "No such product"},
             422: {"model": Envelope[Any], "description": "Invalid body, or key reused"},
             429: {"model": Envelope[None], "description": "Too many orders; see Retry-After"},
             503: {"model": Envelope[OrderPlaced], "description": "Retry with the same key"},
@@ -95,7 +99,7 @@ def create_orders_app(service: OrdersService, revocations: RevocationList) -> Fa
     )
     async def place_order(
         body: PlaceOrder,
-        user: CallerToCheckForRevocation,
+        user: CallerToCheckInService,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         """Buy `quantity` of a product. Send an Idempotency-Key to make retries safe."""
@@ -132,4 +136,4 @@ def create_orders_app(service: OrdersService, revocations: RevocationList) -> Fa
         """One of your orders (an admin may read any)."""
         return envelope(service.get_order(user, str(id)))
 
-    return create_app("Vendyz orders", [router], revocations=revocations)
+    return create_app("Vendyz orders", [router], sessions=sessions)

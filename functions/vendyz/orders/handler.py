@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vendyz.core.contracts.inventory_pb2 import ReserveStockRequest, ReserveStockResponse
 from vendyz.core.entry import lambda_entry
-from vendyz.core.identity import RevocationList
+from vendyz.core.identity import Sessions
 from vendyz.core.instance import open_instance
 from vendyz.core.rpc import LambdaRpc
 from vendyz.orders.api import create_orders_app
@@ -37,7 +37,7 @@ service = OrdersService(
 
 handler = lambda_entry(
     instance.obs,
-    app=create_orders_app(service, RevocationList(instance.cache)),
+    app=create_orders_app(service, Sessions(instance.cache, instance.pool)),
     tasks={
         "heartbeat": instance.heartbeat,
         "reconcile": service.reconcile,

@@ -2,14 +2,19 @@
 
 The order path (ARCHITECTURE.md, "The order path and its guarantees"):
 1. a Redis gate in one round trip: the caller's token against the logout denylist, the
-   per-user token bucket, the sold-out marker, and the first-use mark of the Idempotency-Key
-   (a sold-out answer needs no PostgreSQL at all);
-2. claim (user, key) with INSERT ... ON CONFLICT DO NOTHING, status PENDING, with a lease;
+   per-user token bucket, the sold-out marker, and whether the Idempotency-Key was seen (a
+   replay costs no token; a sold-out answer without a key needs no PostgreSQL at all);
+2. claim (user, key) with INSERT ... ON CONFLICT DO NOTHING, status PENDING, with a lease, in
+   the same statement as the caller check (account exists and is active, token not revoked:
+   PostgreSQL is the record, Redis only its cache);
 3. Inventory's ReserveStock through Lambda Invoke (idempotent per order id);
 4. finish: CONFIRMED or FAILED plus the outbox event in one statement; publish it and mark it
    sent once JetStream acked it (vendyz.core.outbox); answer.
 If the invoke fails the order stays PENDING with its lease released: a retry with the same key
-or the reconciler calls ReserveStock again and gets the first outcome.
+or the reconciler calls ReserveStock again and gets the first outcome. Every statement here is
+safe to repeat, so each is retried once on a fresh connection when its connection broke.
+While Redis is down the gate is skipped (the claim still checks the caller) and selling goes
+on from PostgreSQL alone.
 """
 
 from __future__ import annotations
@@ -19,31 +24,31 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import redis
 from psycopg_pool import ConnectionPool
 
 from vendyz.core.contracts.inventory_pb2 import Outcome, ReserveStockRequest, ReserveStockResponse
-from vendyz.core.db import Connection, Row
+from vendyz.core.db import Connection, Row, run_repeatable
 from vendyz.core.errors import (
     Conflict,
     NotFound,
     ServiceUnavailable,
-    TooManyRequests,
     Unauthorized,
     Unprocessable,
 )
 from vendyz.core.events import EventPublisher, new_event
 from vendyz.core.identity import Principal
-from vendyz.core.markers import revoked_key, sold_out_key
 from vendyz.core.outbox import Outbox
 from vendyz.core.rpc import RpcUnavailable
 from vendyz.orders import store
+from vendyz.orders.gate import OrderGate, RateLimit
 
 ReserveStock = Callable[[ReserveStockRequest], ReserveStockResponse]
+T = TypeVar("T")
 
-IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 IN_FLIGHT_WAIT_SECONDS = 5.0
 IN_FLIGHT_POLL_SECONDS = 0.05
 STALE_PENDING_SECONDS = 3.0
@@ -54,45 +59,6 @@ REASON_MESSAGES = {
     "SALE_ENDED": "Sale not active: it has ended",
     "LIMIT_REACHED": "Limit reached: this product's per-customer limit is used up",
 }
-
-# The whole Redis gate in one round trip. KEYS: the caller's token on the logout denylist, the
-# user's token bucket, the sold-out marker, and (optional) the Idempotency-Key's first-use
-# mark. A revoked token touches nothing; a replayed key costs no token. Runs on Redis' clock
-# so every instance agrees. Returns {allowed, wait_ms, first_use, sold_out, revoked}.
-# (One script over several keys: a non-cluster Redis, as the template deploys.)
-_GATE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, 0, 0, 0, 1}
-end
-local sold_out = redis.call('EXISTS', KEYS[3])
-if KEYS[4] and not redis.call('SET', KEYS[4], 1, 'NX', 'EX', ARGV[3]) then
-  return {1, 0, 0, sold_out, 0}
-end
-local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
-local tokens, ts = tonumber(state[1]), tonumber(state[2])
-if tokens == nil then tokens, ts = capacity, now end
-tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
-local allowed, wait = 0, 0
-if tokens >= 1 then
-  tokens, allowed = tokens - 1, 1
-else
-  wait = math.ceil((1 - tokens) * 1000 / rate)
-end
-redis.call('HSET', KEYS[2], 'tokens', tokens, 'ts', now)
-redis.call('PEXPIRE', KEYS[2], math.ceil(capacity * 1000 / rate) + 1000)
-return {allowed, wait, 1, sold_out, 0}
-"""
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """Per-user bucket on POST /orders: `burst` at once, then `per_second` sustained."""
-
-    burst: int = 20
-    per_second: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -170,9 +136,8 @@ class OrdersService:
         self._cache = cache
         self._reserve_stock = reserve_stock
         self._lease_seconds = lease_seconds
-        self._rate_limit = rate_limit
         self._outbox = Outbox("orders", pool, publisher)
-        self._gate_script = cache.register_script(_GATE_SCRIPT)
+        self._gate = OrderGate(cache, rate_limit)
 
     # -- placing an order ---------------------------------------------------------------------
     def place_order(
@@ -183,85 +148,85 @@ class OrdersService:
         product_id: str,
         quantity: int,
     ) -> OrderReply:
-        """`token_id`: the caller's token, checked against the logout denylist in the gate."""
-        first_use_of_key = self._gate(user_id, token_id, idempotency_key, product_id)
-        if first_use_of_key is None:
-            return _SOLD_OUT
+        """`token_id`: the caller's token, checked against the logout denylist."""
+        sold_out = self._gate.check(user_id, token_id, idempotency_key, product_id)
         digest = request_hash(product_id, quantity)
+        if sold_out:
+            if idempotency_key is None:
+                return _SOLD_OUT
+            # The key may hold a finished order (Redis' memory of keys is only a cache):
+            # its stored answer, not "sold out", is the replay.
+            allowed, row = self._db(
+                lambda c: store.find_for_caller(c, user_id, token_id, idempotency_key)
+            )
+            if not allowed:
+                raise Unauthorized("Account no longer active or token revoked")
+            if row is None:
+                return _SOLD_OUT
+            if row["status"] != "PENDING" and row["request_hash"] == digest:
+                return _reply_for(row, replayed=True)
+            # Still in flight, or another body: the claim's conflict path answers it.
         # Twice at most: the key's first order may vanish (unknown product) between the
         # conflicting claim and our look at it.
         for _ in range(2):
             order_id = str(uuid.uuid4())
-            with self._pool.connection() as conn:
-                claimed = store.claim(
-                    conn,
+            allowed, claimed = self._db(
+                partial(
+                    store.claim,
                     order_id=order_id,
                     user_id=user_id,
+                    token_id=token_id,
                     idempotency_key=idempotency_key,
                     request_hash=digest,
                     product_id=product_id,
                     quantity=quantity,
                     lease_seconds=self._lease_seconds,
                 )
-            if claimed:
+            )
+            if not allowed:
+                raise Unauthorized("Account no longer active or token revoked")
+            # Without a key only our own order id can conflict: a retried claim that committed.
+            if claimed or idempotency_key is None:
                 return self._complete(order_id, product_id, quantity, user_id)
-            assert idempotency_key is not None  # only a key can conflict
-            reply = self._existing(user_id, idempotency_key, digest)
+            reply = self._existing(user_id, idempotency_key, digest, own_order_id=order_id)
             if reply is not None:
                 return reply
         raise Conflict("Idempotency-Key: a request with this key is changing; retry")
 
-    def _gate(self, user_id: str, token_id: str, key: str | None, product_id: str) -> bool | None:
-        """One Redis round trip: logout denylist, throttle, sold-out marker, first use of the
-        key.
+    def _db(self, work: Callable[[Connection], T]) -> T:
+        return run_repeatable(self._pool, work)
 
-        Returns None to answer "sold out" at once; otherwise whether the key is new."""
-        keys = [revoked_key(token_id), f"bucket:orders:{user_id}", sold_out_key(product_id)]
-        if key is not None:
-            keys.append(f"idem:{user_id}:{key}")
-        args = [self._rate_limit.burst, self._rate_limit.per_second, IDEMPOTENCY_KEY_TTL_SECONDS]
-        allowed, wait_ms, first, marked, revoked = self._gate_script(keys=keys, args=args)
-        if revoked:
-            raise Unauthorized("Token revoked")
-        if not allowed:
-            raise TooManyRequests(
-                "Too many orders: slow down", retry_after=-(-int(wait_ms) // 1000)
-            )
-        sold_out = bool(marked)
-        first_use = bool(first)
-        # A sold-out product with a key seen before goes on to PostgreSQL: that key may hold a
-        # finished order whose stored answer must be replayed.
-        if sold_out and first_use:
-            return None
-        return first_use
-
-    def _existing(self, user_id: str, key: str, digest: str) -> OrderReply | None:
+    def _existing(
+        self, user_id: str, key: str, digest: str, *, own_order_id: str
+    ) -> OrderReply | None:
         """The key is taken: replay its answer, wait for it, or take it over.
 
         None when the key's order is gone (its product was unknown), so it may be claimed."""
         deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
         while True:
-            with self._pool.connection() as conn:
-                row = store.find_by_key(conn, user_id, key)
-                if row is None:
-                    return None
-                if row["request_hash"] != digest:
-                    raise Unprocessable(
-                        "Idempotency-Key: already used with a different request body",
-                        data={"errors": [{"field": "Idempotency-Key", "message": "reused"}]},
-                    )
-                if row["status"] != "PENDING":
-                    return _reply_for(row, replayed=True)
-                taken = row["lease_expired"] and store.take_over(
-                    conn, row["order_id"], self._lease_seconds
+            row = self._db(lambda c: store.find_by_key(c, user_id, key))
+            if row is None:
+                return None
+            if row["request_hash"] != digest:
+                raise Unprocessable(
+                    "Idempotency-Key: already used with a different request body",
+                    data={"errors": [{"field": "Idempotency-Key", "message": "reused"}]},
                 )
-            # Outside the `with`: completing needs connections of its own.
+            if row["status"] != "PENDING":
+                return _reply_for(row, replayed=True)
+            order_id, lease = row["order_id"], self._lease_seconds
+            # Ours: a retried claim whose first attempt committed holds the lease already.
+            taken = order_id == own_order_id or (
+                row["lease_expired"]
+                and self._db(partial(store.take_over, order_id=order_id, lease_seconds=lease))
+                is not None
+            )
             if taken:
-                return self._complete(row["order_id"], row["product_id"], row["quantity"], user_id)
+                return self._complete(order_id, row["product_id"], row["quantity"], user_id)
             if time.monotonic() >= deadline:
                 raise Conflict(
                     "Idempotency-Key: a request with this key is still in progress",
-                    data={"orderId": row["order_id"], "status": "PENDING"},
+                    data={"orderId": order_id, "status": "PENDING"},
                 )
             time.sleep(IN_FLIGHT_POLL_SECONDS)
 
@@ -273,16 +238,14 @@ class OrdersService:
         try:
             reservation = self._reserve_stock(request)
         except RpcUnavailable as exc:
-            with self._pool.connection() as conn:
-                store.release(conn, order_id)
+            self._db(lambda c: store.release(c, order_id))
             raise ServiceUnavailable(
                 "Inventory did not answer in time; retry with the same Idempotency-Key",
                 retry_after=1,
                 data={"orderId": order_id, "status": "PENDING"},
             ) from exc
         if reservation.reason == "UNKNOWN_PRODUCT":
-            with self._pool.connection() as conn:
-                store.delete_pending(conn, order_id)
+            self._db(lambda c: store.delete_pending(c, order_id))
             raise NotFound(f"productId: no product {product_id!r}")
         return _reply_for(self._finish(request, reservation))
 
@@ -306,19 +269,22 @@ class OrdersService:
             if confirmed
             else None
         )
-        with self._pool.connection() as conn:
-            row = store.finish(
-                conn,
+        row = self._db(
+            lambda c: store.finish(
+                c,
                 order_id=order_id,
                 status=status,
                 reason=reason,
                 product_name=reservation.product_name,
                 event=event,
             )
-            if row is None:  # someone else finished it first; theirs is the answer
-                finished = store.get(conn, order_id)
-                assert finished is not None
-                return finished
+        )
+        if row is None:
+            # Someone else finished it first (or our retried finish had committed): the row
+            # as it stands is the answer.
+            finished = self._db(lambda c: store.get(c, order_id))
+            assert finished is not None
+            return finished
         if event is not None:
             self._outbox.publish([event])
         return row

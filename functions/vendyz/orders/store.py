@@ -24,21 +24,64 @@ def claim(
     *,
     order_id: str,
     user_id: str,
+    token_id: str,
     idempotency_key: str | None,
     request_hash: str,
     product_id: str,
     quantity: int,
     lease_seconds: float,
-) -> bool:
-    """Record a PENDING order; False when (user, key) is already taken."""
+) -> tuple[bool, bool]:
+    """(caller allowed, claimed): record a PENDING order for a caller whose account exists and
+    is active and whose token is not revoked, in the one round trip the claim costs anyway.
+    Not claimed when (user, key) is taken, or when `order_id` is already there (a retried
+    claim whose first attempt committed)."""
     row = conn.execute(
-        "INSERT INTO orders.orders (order_id, user_id, idempotency_key, request_hash,"
+        "WITH caller AS ("
+        " SELECT u.active AND NOT EXISTS"
+        " (SELECT 1 FROM auth.revoked_tokens r WHERE r.jti = %s) AS allowed"
+        " FROM auth.users u WHERE u.user_id = %s),"
+        " claimed AS ("
+        " INSERT INTO orders.orders (order_id, user_id, idempotency_key, request_hash,"
         " product_id, quantity, lease_until)"
-        " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
-        " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING 1 AS claimed",
-        (order_id, user_id, idempotency_key, request_hash, product_id, quantity, lease_seconds),
+        " SELECT %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s)"
+        " FROM caller WHERE allowed"
+        " ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT coalesce((SELECT allowed FROM caller), false) AS allowed,"
+        " EXISTS (SELECT 1 FROM claimed) AS claimed",
+        (
+            token_id,
+            user_id,
+            order_id,
+            user_id,
+            idempotency_key,
+            request_hash,
+            product_id,
+            quantity,
+            lease_seconds,
+        ),
     ).fetchone()
-    return row is not None
+    assert row is not None
+    return bool(row["allowed"]), bool(row["claimed"])
+
+
+def find_for_caller(
+    conn: Connection, user_id: str, token_id: str, idempotency_key: str
+) -> tuple[bool, Row | None]:
+    """(caller allowed, the key's order if any), in one round trip: the claim's caller check
+    for a request that will not claim (its product is sold out)."""
+    row = conn.execute(
+        "WITH caller AS ("
+        " SELECT u.active AND NOT EXISTS"
+        " (SELECT 1 FROM auth.revoked_tokens r WHERE r.jti = %s) AS allowed"
+        " FROM auth.users u WHERE u.user_id = %s)"
+        f" SELECT coalesce((SELECT allowed FROM caller), false) AS caller_allowed, o.*"
+        f" FROM (SELECT 1) AS one LEFT JOIN (SELECT {_COLUMNS} FROM orders.orders"
+        " WHERE user_id = %s AND idempotency_key = %s) AS o ON true",
+        (token_id, user_id, user_id, idempotency_key),
+    ).fetchone()
+    assert row is not None
+    allowed = bool(row.pop("caller_allowed"))
+    return allowed, (row if row["order_id"] is not None else None)
 
 
 def find_by_key(conn: Connection, user_id: str, idempotency_key: str) -> Row | None:

@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " local cloud's; in AWS the stack's WebSocketUrl output)",
     )
     parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="instead of the sale: mixed traffic for SECONDS, with each process's RSS and open"
+        " file descriptors after warm-up and at the end",
+    )
+    parser.add_argument(
         "--measure-seconds",
         type=float,
         default=5.0,
@@ -68,6 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.soak is not None:
+        return _soak(args)
     from localcloud.bench.load import Target
     from localcloud.bench.report import format_table
     from localcloud.bench.runner import BenchOptions, BenchSetupError, LoadSetupError, run_bench
@@ -125,3 +134,17 @@ def run(args: argparse.Namespace) -> int:
     table = format_table(result)
     (sys.stderr if options.json_path == "-" else sys.stdout).write(table)
     return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from localcloud.bench.soak import format_soak, run_soak
+
+    if args.soak <= 0:
+        print("vendyz bench: --soak must be positive", file=sys.stderr)
+        return 2
+    if args.url:
+        print("vendyz bench: --soak starts its own local cloud (no --url)", file=sys.stderr)
+        return 2
+    result = run_soak(args.soak, workers=args.workers, log=lambda _: None)
+    sys.stdout.write(format_soak(result))
+    return 0 if result.stock_balanced else 1

@@ -98,7 +98,7 @@ def _say(line: str) -> None:
 
 
 @contextlib.contextmanager
-def _in_process_cloud(
+def in_process_cloud(
     log: Callable[[str], None], workers: int
 ) -> Iterator[tuple[str, DataServiceUrls]]:
     """A local cloud on a fresh temp data dir, stopped and removed whatever happens."""
@@ -349,7 +349,7 @@ def run_bench(options: BenchOptions, *, log: Callable[[str], None] | None = None
             in_process = False
         else:
             _say("starting an in-process local cloud on a temp data dir")
-            base_url, urls = stack.enter_context(_in_process_cloud(cloud_log, options.workers))
+            base_url, urls = stack.enter_context(in_process_cloud(cloud_log, options.workers))
             database_url = urls.database_url
             in_process = True
         result, load = _run_phases(options, base_url, database_url, urls, in_process)

@@ -1,0 +1,135 @@
+"""Redis is a cache, never the record: losing its data changes no answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from functools import partial
+
+import httpx
+import pytest
+import redis
+
+from localcloud.cloud import LocalCloud
+from tests.helpers import bearer, create_product, register_and_login
+from vendyz.core.cache import create_redis
+from vendyz.core.db import create_pool
+from vendyz.core.events import EventPublisher
+from vendyz.core.markers import REVOCATIONS_LOADED_KEY
+from vendyz.inventory.api import reserve_stock_rpc
+from vendyz.inventory.service import InventoryService
+from vendyz.orders.service import OrdersService
+
+
+@pytest.fixture
+def cache(local_cloud: LocalCloud) -> Iterator[redis.Redis]:
+    assert local_cloud.urls is not None
+    client = redis.Redis.from_url(local_cloud.urls.redis_url)
+    yield client
+    client.close()
+
+
+def place(api: httpx.Client, token: str, product_id: str, key: str | None) -> httpx.Response:
+    headers = bearer(token) | ({"Idempotency-Key": key} if key else {})
+    return api.post("/orders", json={"productId": product_id, "quantity": 1}, headers=headers)
+
+
+def jti_of(token: str) -> str:
+    jti: str = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["jti"]
+    return jti
+
+
+def test_a_replay_after_redis_lost_the_keys_answers_as_the_first_time(
+    api: httpx.Client, admin_token: str, cache: redis.Redis
+) -> None:
+    # GIVEN a confirmed order for the last unit, then the product marked sold out
+    user_id, token = register_and_login(api, prefix="replay")
+    _, other = register_and_login(api, prefix="replay-other")
+    product_id = create_product(api, admin_token, stock=1)
+    first = place(api, token, product_id, "last-unit")
+    assert first.status_code == 201, first.text
+    assert place(api, other, product_id, "too-late").status_code == 409
+    # AND Redis lost its memory of the key (a restart, an eviction)
+    cache.delete(f"idem:{user_id}:last-unit")
+
+    # WHEN the key is replayed
+    replay = place(api, token, product_id, "last-unit")
+
+    # THEN the same status and body as the first answer, not "sold out"
+    assert (replay.status_code, replay.json()) == (201, first.json())
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_throttled_key_retried_at_once_meets_the_throttle_again(
+    api: httpx.Client, admin_token: str
+) -> None:
+    # GIVEN a shopper who used up the burst of the order throttle
+    _, token = register_and_login(api, prefix="bucket")
+    product_id = create_product(api, admin_token, stock=100)
+    statuses = [place(api, token, product_id, None).status_code for _ in range(25)]
+    assert 429 in statuses, statuses
+    throttled = place(api, token, product_id, "after-429")
+    assert throttled.status_code == 429, throttled.text
+
+    # WHEN the same key is retried at once
+    retry = place(api, token, product_id, "after-429")
+
+    # THEN it is throttled again: the 429 left nothing that lets the key skip the bucket
+    assert retry.status_code == 429, retry.text
+    assert int(retry.headers["Retry-After"]) >= 1
+
+
+def test_a_logged_out_token_stays_refused_after_redis_lost_the_denylist(
+    api: httpx.Client, admin_token: str, cache: redis.Redis
+) -> None:
+    # GIVEN a logged-out token, and Redis that lost the denylist (and its "complete" mark)
+    _, token = register_and_login(api, prefix="lost-denylist")
+    product_id = create_product(api, admin_token, stock=5)
+    assert api.post("/auth/logout", headers=bearer(token)).status_code == 200
+    cache.delete(f"revoked:{jti_of(token)}", REVOCATIONS_LOADED_KEY)
+
+    # WHEN the token is used for a read and for an order
+    me = api.get("/auth/me", headers=bearer(token))
+    order = place(api, token, product_id, "after-logout")
+
+    # THEN both are refused: PostgreSQL, the record, is asked
+    assert me.status_code == 401, me.text
+    assert order.status_code == 401, order.text
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_selling_and_reading_go_on_from_postgresql_while_redis_refuses(
+    api: httpx.Client, admin_token: str, local_cloud: LocalCloud
+) -> None:
+    # GIVEN Inventory and Orders on the real PostgreSQL and NATS, but a Redis that refuses
+    assert local_cloud.urls is not None
+    product_id = create_product(api, admin_token, stock=3)
+    user_id, _ = register_and_login(api, prefix="no-redis")
+    pool = create_pool(local_cloud.urls.database_url, max_size=2, name="test-no-redis")
+    dead = create_redis(f"redis://127.0.0.1:{_closed_port()}/0")  # the functions' own client
+    publisher = EventPublisher(local_cloud.urls.nats_url)
+    inventory = InventoryService(pool, dead, publisher)
+    orders = OrdersService(
+        pool, dead, publisher, partial(reserve_stock_rpc, inventory), lease_seconds=5
+    )
+    try:
+        # WHEN a shopper reads the product and the list, and buys
+        product = inventory.get_product(product_id)
+        listed, _ = inventory.list_products(page=1, limit=50)
+        reply = orders.place_order(user_id, str(uuid.uuid4()), "no-redis", product_id, 1)
+        # THEN the reads come from PostgreSQL and the order is confirmed
+        assert product["stock"] == 3
+        assert isinstance(listed, list)
+        assert reply.status_code == 201, reply
+        assert inventory.get_product(product_id)["stock"] == 2
+    finally:
+        pool.close()
