@@ -29,8 +29,21 @@ def api(base_url: str) -> httpx.Client:
     return httpx.Client(base_url=f"{base_url}/api/v1", timeout=30)
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-@pytest.mark.parametrize("label", sorted(OPERATIONS))
+def _takes_input(label: str) -> bool:
+    raw = OPERATIONS[label].definition.raw
+    return bool(raw.get("parameters") or raw.get("requestBody") or raw.get("security"))
+
+
+# Invalid requests exist only for a route that takes something (GET /health takes nothing).
+RUNS = [
+    (label, mode)
+    for label in sorted(OPERATIONS)
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if mode is GenerationMode.POSITIVE or _takes_input(label)
+]
+
+
+@pytest.mark.parametrize(("label", "mode"), RUNS)
 def test_every_route_answers_as_its_spec_says(
     label: str, mode: GenerationMode, base_url: str, api: httpx.Client
 ) -> None:

@@ -66,9 +66,17 @@ async def open_watcher(
     return ws, added.pop()
 
 
+PUSHES = {"health", "stock", "order"}  # what the bridge may send at any moment
+
+
 async def ask(ws: ClientConnection, message: Any) -> Any:
+    """The answer to `message`: the next frame that is not one of the bridge's pushes."""
     await ws.send(message if isinstance(message, str) else json.dumps(message))
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+    async with asyncio.timeout(10):
+        while True:
+            reply = json.loads(await ws.recv())
+            if not (isinstance(reply, dict) and reply.get("type") in PUSHES):
+                return reply
 
 
 def wait_until_gone(cache: redis.Redis, connection_id: str) -> None:
