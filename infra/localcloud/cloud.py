@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+
 from localcloud.host import FunctionHost, port_socket, run_worker
+from localcloud.local_secrets import LocalSecrets
 from localcloud.migrate import apply_migrations
 from localcloud.runtime import FunctionRuntime
 from localcloud.seed import seed
 from localcloud.services import DataServices, DataServiceUrls
-from localcloud.template import AppTemplate, load_template
+from localcloud.template import LOCAL_REGION, AppTemplate, FunctionSpec, load_template
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +36,6 @@ LOCAL_OVERRIDES = {
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_DEV": "false",
     "AWS_XRAY_SDK_ENABLED": "false",
-}
-LOCAL_AWS_DEFAULTS = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
 }
 
 
@@ -51,14 +50,8 @@ class CloudOptions:
     schedule_seconds: float = 5.0
     admin_email: str = "lead@vendyz.dev"
     admin_password: str = "flashsale"  # noqa: S105 - the documented local seed
-    # 1: the functions run in this process (tests reach into them); N: in N worker processes.
+    # Gateway processes. 1: the gateway runs in this process (the instances never do).
     workers: int = 1
-    # At most this many instances of a function per process (the template's reserved
-    # concurrency still bounds the total). A process runs Python on one CPU at a time: more
-    # instances than a few only wait for the GIL, where waiting is unfair, instead of in the
-    # gateway's line, where it is first come first served. Bench S=1000 p99, paired runs:
-    # 32 instances (the template's share) 330/470/250 ms, 6: 207/153/174 ms, same throughput.
-    instances_per_worker: int = 6
 
 
 def default_static_dir() -> Path | None:
@@ -66,17 +59,6 @@ def default_static_dir() -> Path | None:
         if (candidate / "index.html").is_file():
             return candidate
     return None
-
-
-def _function_environment(template: AppTemplate) -> dict[str, str]:
-    """One process hosts every function, so their variables must agree; fail loudly if not."""
-    merged: dict[str, str] = {}
-    for spec in template.functions.values():
-        for name, value in spec.environment.items():
-            if name in merged and merged[name] != value:
-                raise ValueError(f"functions disagree on {name}; the local cloud shares one env")
-            merged[name] = value
-    return merged
 
 
 class LocalCloud:
@@ -92,6 +74,7 @@ class LocalCloud:
         self.services = DataServices(options.data_dir, env=self.env, log=log)
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
+        self.secrets: LocalSecrets | None = None
         self._host: FunctionHost | None = None
         self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
@@ -100,7 +83,7 @@ class LocalCloud:
 
     @property
     def runtimes(self) -> dict[str, FunctionRuntime]:
-        """The in-process functions (empty when they run in worker processes)."""
+        """This process's gateway's functions (empty when the gateways are worker processes)."""
         return self._host.runtimes if self._host is not None else {}
 
     def start(self) -> str:
@@ -111,6 +94,7 @@ class LocalCloud:
         sock = port_socket(self.options.host, self.options.port)
         port = sock.getsockname()[1]
         self.base_url = f"http://{self.options.host}:{port}"
+        self.secrets = LocalSecrets.of_data_dir(self.options.data_dir)
         try:
             self.urls = self.services.start()
             apply_migrations(self.urls.database_url)
@@ -119,16 +103,18 @@ class LocalCloud:
             seed(self.urls.database_url, admin_email, admin_password)
             parameters = self._parameters(self.urls)
             self.template = load_template(self.options.template_path, parameters)
-            environment = self._environment(self.template)
+            environments = {
+                name: self._environment(spec) for name, spec in self.template.functions.items()
+            }
             if self.options.workers > 1:
-                self._start_workers(parameters, environment, (self.options.host, port))
+                self._start_workers(parameters, environments, (self.options.host, port))
                 sock.close()  # each worker listens on a socket of its own
             else:
-                os.environ.update(environment)
                 self._host = FunctionHost(
                     self.template,
                     self.options.static_dir,
-                    max_instances=self.options.instances_per_worker,
+                    secrets=self.secrets,
+                    environments=environments,
                 )
                 sock.listen(2048)
                 self._host.serve(sock)
@@ -141,6 +127,11 @@ class LocalCloud:
             f"vendyz: local cloud ready in {time.monotonic() - started:.2f}s at {self.base_url}"
             f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,"
             f" Lambda invoke {self.base_url}/2015-03-31/functions)"
+        )
+        self.log(
+            "vendyz: AWS credentials of this local cloud (the Invoke API wants them signed):"
+            f" AWS_ACCESS_KEY_ID={self.secrets.access_key_id}"
+            f" AWS_SECRET_ACCESS_KEY={self.secrets.secret_access_key} AWS_REGION={LOCAL_REGION}"
         )
         return self.base_url
 
@@ -156,11 +147,11 @@ class LocalCloud:
             "JwtSecretName": "",
         }
 
-    def _environment(self, template: AppTemplate) -> dict[str, str]:
-        """The functions' environment: the template's, with what differs locally."""
-        environment = _function_environment(template)
-        for name, value in LOCAL_AWS_DEFAULTS.items():
-            environment.setdefault(name, self.env.get(name, value))
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """A function's environment: the template's, with what differs locally."""
+        assert self.secrets is not None
+        # The execution role's keys, as Lambda hands them over: here the data dir's own.
+        environment = dict(spec.environment) | self.secrets.aws_environment()
         environment.update(LOCAL_OVERRIDES)
         for name in ("JWT_SECRET", "AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
             if self.env.get(name):
@@ -168,7 +159,10 @@ class LocalCloud:
         return environment
 
     def _start_workers(
-        self, parameters: dict[str, str], environment: dict[str, str], address: tuple[str, int]
+        self,
+        parameters: dict[str, str],
+        environments: dict[str, dict[str, str]],
+        address: tuple[str, int],
     ) -> None:
         context = multiprocessing.get_context("spawn")
         pipes = []
@@ -179,12 +173,12 @@ class LocalCloud:
                 args=(
                     self.options.template_path,
                     parameters,
-                    environment,
+                    environments,
+                    self.secrets,
                     self.options.static_dir,
                     address,
                     index,
                     self.options.workers,
-                    self.options.instances_per_worker,
                     sender,
                 ),
                 name=f"localcloud-worker-{index}",
@@ -204,16 +198,24 @@ class LocalCloud:
         """Each schedule invokes its function asynchronously through the Invoke API, as
         EventBridge does, at min(its rate, schedule_seconds)."""
         assert self.template is not None
+        assert self.secrets is not None
         schedules = self.template.schedules
         if not schedules or self.options.schedule_seconds <= 0:
             return
 
+        signer = SigV4Auth(
+            BotoCredentials(self.secrets.access_key_id, self.secrets.secret_access_key),
+            "lambda",
+            LOCAL_REGION,
+        )
+
         def invoke(function: str, event: dict[str, object]) -> None:
+            url = f"{self.base_url}/2015-03-31/functions/{function}/invocations"
+            body = json.dumps(event).encode()
+            signed = AWSRequest("POST", url, data=body, headers={"X-Amz-Invocation-Type": "Event"})
+            signer.add_auth(signed)
             request = urllib.request.Request(  # noqa: S310 - our own loopback URL
-                f"{self.base_url}/2015-03-31/functions/{function}/invocations",
-                data=json.dumps(event).encode(),
-                headers={"X-Amz-Invocation-Type": "Event"},
-                method="POST",
+                url, data=body, headers=dict(signed.headers.items()), method="POST"
             )
             try:
                 urllib.request.urlopen(request, timeout=5).close()  # noqa: S310

@@ -10,7 +10,8 @@ from urllib.parse import unquote
 from localcloud.authorizer_cache import AuthorizerCache
 from localcloud.http_api import HttpApi
 from localcloud.invoke_api import INVOKE_PATH, InvokeApi
-from localcloud.responses import HttpResponse, Receive, Scope, Send, envelope_error
+from localcloud.local_secrets import LocalSecrets
+from localcloud.responses import HttpResponse, Receive, Scope, Send
 from localcloud.runtime import FunctionRuntime
 from localcloud.static_files import StaticFiles
 from localcloud.template import AppTemplate
@@ -25,15 +26,17 @@ class Gateway:
         runtimes: dict[str, FunctionRuntime],
         static_dir: Path | None,
         *,
+        secrets: LocalSecrets,
         shared_cache_url: str | None = None,
     ) -> None:
-        """`shared_cache_url`: the Redis the gateways of several workers share their
+        """`secrets`: the credentials the Invoke API accepts.
+        `shared_cache_url`: the Redis the gateways of several workers share their
         authorizer cache through (see AuthorizerCache)."""
         self.template = template
         self.runtimes = runtimes
         cache = AuthorizerCache(template.authorizer_ttl_seconds, shared_cache_url)
         self.http_api = HttpApi(template, runtimes, cache)
-        self.invoke_api = InvokeApi(runtimes)
+        self.invoke_api = InvokeApi(runtimes, secrets)
         self.static_files = StaticFiles(static_dir)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -44,7 +47,11 @@ class Gateway:
             return
         body = await self._read_body(receive)
         if body is None:
-            response = envelope_error(413, "body: request payload too large")
+            response = (
+                self.invoke_api.too_large()
+                if INVOKE_PATH.match(scope["path"])
+                else self.http_api.too_large()
+            )
         else:
             response = await self._dispatch(scope, body)
         await send(
@@ -79,6 +86,6 @@ class Gateway:
         invoke = INVOKE_PATH.match(path)
         if invoke and scope["method"] == "POST":
             return await self.invoke_api.handle(unquote(invoke.group("name")), scope, body)
-        if path.startswith("/api/"):
+        if path.startswith("/api/") or self.http_api.routes_path(path):
             return await self.http_api.handle(scope, body)
         return self.static_files.get(path)

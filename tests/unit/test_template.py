@@ -40,6 +40,8 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("GET", "/api/v1/orders/{id}", "OrdersFunction", True),
     ("GET", "/api/v1/docs", "DocsFunction", False),
     ("GET", "/api/v1/openapi.json", "DocsFunction", False),
+    ("GET", "/docs", "DocsFunction", False),
+    ("GET", "/docs-json", "DocsFunction", False),
 ]
 
 HANDLERS: dict[str, str] = {
@@ -53,9 +55,9 @@ HANDLERS: dict[str, str] = {
 # The local cloud uses these as its bound on concurrent instances per function.
 RESERVED_CONCURRENCY: dict[str, int] = {
     "AuthFunction": 16,
-    "AuthorizerFunction": 32,
-    "InventoryFunction": 64,
-    "OrdersFunction": 64,
+    "AuthorizerFunction": 64,
+    "InventoryFunction": 80,
+    "OrdersFunction": 72,
     "DocsFunction": 4,
 }
 

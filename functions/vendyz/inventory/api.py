@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -107,6 +107,9 @@ def _changed(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+ProductSort = Literal["name", "-name", "created", "-created"]
+
+
 def create_inventory_app(service: InventoryService, revocations: RevocationList) -> FastAPI:
     router = APIRouter(tags=["products"])
 
@@ -114,9 +117,13 @@ def create_inventory_app(service: InventoryService, revocations: RevocationList)
     async def list_products(
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
+        sort: Annotated[
+            ProductSort, Query(description="name (default), created; a leading - reverses")
+        ] = "name",
     ) -> dict[str, Any]:
-        """The sale's products, oldest first, `limit` per page (at most 50)."""
-        items, total = service.list_products(page=page, limit=limit)
+        """The sale's products, by name unless `sort` says otherwise, `limit` per page (at
+        most 50)."""
+        items, total = service.list_products(page=page, limit=limit, sort=sort)
         return envelope({"items": items, "page": page, "limit": limit, "total": total})
 
     @router.get(

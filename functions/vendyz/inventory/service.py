@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -78,20 +77,21 @@ class InventoryService:
         self._invalidation = CoalescedInvalidation(
             cache, interval_seconds=RESERVATION_INVALIDATION_SECONDS
         )
-        # Test hook: runs after a reservation committed, before the reply (to simulate a
-        # timeout that happens after the work is done). None in production.
-        self.after_reserve_committed: Callable[[str], None] | None = None
 
     # -- reads (cached) -----------------------------------------------------------------------
-    def list_products(self, *, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def list_products(
+        self, *, page: int, limit: int, sort: str = "name"
+    ) -> tuple[list[dict[str, Any]], int]:
         version = int(self._cache.get(_LIST_VERSION_KEY) or 0)
-        key = f"products:v{version}:{page}:{limit}"
+        key = f"products:v{version}:{sort}:{page}:{limit}"
         cached = self._cache.get(key)
         if cached is not None:
             items, total = json.loads(cached)
             return items, total
         with self._pool.connection() as conn:
-            rows, total = store.list_products(conn, offset=(page - 1) * limit, limit=limit)
+            rows, total = store.list_products(
+                conn, offset=(page - 1) * limit, limit=limit, sort=sort
+            )
         items = [_public(r) for r in rows]
         self._cache.set(key, json.dumps([items, total]), ex=PRODUCT_CACHE_SECONDS)
         return items, total
@@ -155,8 +155,6 @@ class InventoryService:
             row = store.reserve_stock(
                 conn, order_id=order_id, product_id=product_id, quantity=quantity, user_id=user_id
             )
-        if self.after_reserve_committed is not None:
-            self.after_reserve_committed(order_id)
         if row["event_id"] is not None:
             event = Event(str(row["event_id"]), "inventory.reserved", row["event_payload"])
             if row["remaining_stock"] == 0:
