@@ -18,6 +18,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
+from localcloud.aws_services import JWT_SECRET_NAME, AwsServices
 from localcloud.host import FunctionHost, port_socket, run_worker
 from localcloud.local_secrets import LocalSecrets
 from localcloud.migrate import apply_migrations
@@ -75,6 +76,7 @@ class LocalCloud:
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
         self.secrets: LocalSecrets | None = None
+        self.aws_services = AwsServices(options.host)
         self._host: FunctionHost | None = None
         self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
@@ -97,6 +99,7 @@ class LocalCloud:
         self.secrets = LocalSecrets.of_data_dir(self.options.data_dir)
         try:
             self.urls = self.services.start()
+            self.aws_services.start(self.secrets)
             apply_migrations(self.urls.database_url)
             admin_email = self.env.get("AUTH_SEED_EMAIL", self.options.admin_email)
             admin_password = self.env.get("AUTH_SEED_PASSWORD", self.options.admin_password)
@@ -144,7 +147,7 @@ class LocalCloud:
             "RedisUrl": urls.redis_url,
             "NatsUrl": urls.nats_url,
             "LambdaEndpointUrl": self.base_url,
-            "JwtSecretName": "",
+            "JwtSecretName": JWT_SECRET_NAME,
         }
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
@@ -153,7 +156,8 @@ class LocalCloud:
         # The execution role's keys, as Lambda hands them over: here the data dir's own.
         environment = dict(spec.environment) | self.secrets.aws_environment()
         environment.update(LOCAL_OVERRIDES)
-        for name in ("JWT_SECRET", "AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
+        environment.update(self.aws_services.function_environment())
+        for name in ("AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
             if self.env.get(name):
                 environment[name] = self.env[name]
         return environment
@@ -249,4 +253,5 @@ class LocalCloud:
                 worker.join()
         if self._host is not None:
             self._host.stop()
+        self.aws_services.stop()
         self.services.stop()

@@ -79,6 +79,8 @@ def test_handler_cold_start_is_within_twice_the_budget(
         "REDIS_URL": quiet_services.redis_url,
         "NATS_URL": quiet_services.nats_url,
         "LAMBDA_ENDPOINT_URL": "http://127.0.0.1:9",
+        # Named, not fetched: the key is read on first use, not at import.
+        "JWT_SECRET_NAME": "vendyz/jwt",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "AWS_DEFAULT_REGION": "us-east-1",
     }

@@ -21,9 +21,10 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
+from pydantic import ValidationError
 
 from vendyz.core.markers import revoked_key
-from vendyz.core.settings import LOCAL_JWT_SECRET, Settings
+from vendyz.core.settings import Settings
 from vendyz.core.tokens import (
     REQUIRED_CLAIMS,
     InvalidToken,
@@ -31,7 +32,7 @@ from vendyz.core.tokens import (
     Tokens,
 )
 
-KEY = LOCAL_JWT_SECRET
+KEY = "unit-test-signing-key-0123456789-abcdef"
 OTHER_KEY = "another-secret-that-is-also-long-enough-0123"
 USER_ID = "7b0c1a52-3f6e-4b8e-9a51-2d7f0c9e4a11"
 
@@ -327,10 +328,10 @@ def test_key_is_fetched_from_secrets_manager_and_cached(secretsmanager: Any) -> 
     issued = tokens.issue(user_id=USER_ID, role="USER", email="a@example.com", ttl_seconds=60)
     assert tokens.verify(issued.token).jti == issued.jti
 
-    # THEN it was signed with the secret's value, not the local default
+    # THEN it was signed with the secret's value, not another key
     jwt.decode(issued.token, SECRET_VALUE, algorithms=["HS256"])
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(issued.token, LOCAL_JWT_SECRET, algorithms=["HS256"])
+        jwt.decode(issued.token, KEY, algorithms=["HS256"])
 
     # AND WHEN the secret is rotated, the cached key keeps serving until the cache expires
     rotated = "rotated-secrets-manager-key-0123456789-abcd"
@@ -358,3 +359,24 @@ def test_missing_or_short_secret_is_a_server_error_not_an_invalid_token(
         # THEN the failure says the key is unavailable (a 500), never "invalid token" (a 401)
         with pytest.raises(SigningKeyUnavailable):
             tokens.verify(token.token)
+
+
+@pytest.mark.parametrize(
+    ("variables", "complaint"),
+    [({}, "JWT_SECRET_NAME"), ({"JWT_SECRET": "too-short"}, "at least 32")],
+    ids=["no-key", "short-key"],
+)
+def test_settings_without_a_safe_signing_key_fail_at_start(
+    variables: dict[str, str], complaint: str
+) -> None:
+    # GIVEN an environment naming no secret, with no key or a short one (locally too)
+    environment = {
+        "VENDYZ_ENV": "local",
+        "DATABASE_URL": "postgresql://unused",
+        "REDIS_URL": "redis://unused",
+        "NATS_URL": "nats://unused",
+        **variables,
+    }
+    # WHEN the settings are read, THEN they are refused, saying what is missing
+    with pytest.raises(ValidationError, match=complaint):
+        Settings.model_validate(environment)

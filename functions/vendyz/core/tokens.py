@@ -4,10 +4,10 @@ Only HS256 is ever accepted: `verify` pins the algorithm list, so `alg: none`, a
 algorithm (the RS256/HS256 confusion attack) or another HMAC size is refused before the
 signature is looked at. Every way a token can be wrong raises the one `InvalidToken` error.
 
-The signing key is `Settings.jwt_secret` locally, or, when `jwt_secret_name` is set, the
-Secrets Manager secret of that name, fetched through Powertools Parameters on first use (not at
-import) and cached for KEY_MAX_AGE_SECONDS, so a rotated key is picked up within five minutes
-without a fetch on the request path.
+The signing key is the Secrets Manager secret named by `jwt_secret_name` (in AWS and in the
+local cloud alike; `Settings.jwt_secret` serves tools without one), fetched through Powertools
+Parameters on first use (not at import) and cached for KEY_MAX_AGE_SECONDS, so a rotated key
+is picked up within five minutes without a fetch on the request path.
 """
 
 from __future__ import annotations
@@ -88,8 +88,10 @@ def key_source(settings: Settings) -> Callable[[], bytes]:
     name = settings.jwt_secret_name
     if name:
         return lambda: _fetch_secret(name)
-    local = _checked(settings.jwt_secret.get_secret_value())
-    return lambda: local
+    if settings.jwt_secret is None:  # Settings refuses this; a built Settings may not
+        raise SigningKeyUnavailable("neither JWT_SECRET_NAME nor JWT_SECRET is set")
+    fixed = _checked(settings.jwt_secret.get_secret_value())
+    return lambda: fixed
 
 
 class Tokens:
