@@ -12,7 +12,11 @@ from moto.server import ThreadedMotoServer
 from localcloud.local_secrets import LocalSecrets
 from localcloud.template import LOCAL_REGION
 
-JWT_SECRET_NAME = "vendyz/jwt"  # noqa: S105 - the name of the secret, not the secret
+
+def jwt_secret_name(secrets: LocalSecrets) -> str:
+    """The JWT key's secret, named after the data dir's access key: moto keeps one store per
+    process, which two local clouds in one process (the tests) would otherwise share."""
+    return f"vendyz/jwt-{secrets.access_key_id.lower()}"
 
 
 class AwsServices:
@@ -35,7 +39,7 @@ class AwsServices:
             region_name=LOCAL_REGION,
             aws_access_key_id=secrets.access_key_id,
             aws_secret_access_key=secrets.secret_access_key,
-        ).create_secret(Name=JWT_SECRET_NAME, SecretString=secrets.jwt_key)
+        ).create_secret(Name=jwt_secret_name(secrets), SecretString=secrets.jwt_key)
         return self.endpoint_url
 
     def function_environment(self) -> dict[str, str]:

@@ -18,7 +18,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from localcloud.aws_services import JWT_SECRET_NAME, AwsServices
+from localcloud.aws_services import AwsServices, jwt_secret_name
 from localcloud.host import FunctionHost, port_socket, run_worker
 from localcloud.local_secrets import LocalSecrets
 from localcloud.migrate import apply_migrations
@@ -84,6 +84,14 @@ class LocalCloud:
         self.base_url = ""
 
     @property
+    def websocket_url(self) -> str:
+        """The WebSocket API, ws://HOST:PORT/{stage}, once started; the same URL over HTTP is
+        the @connections endpoint."""
+        assert self.template is not None
+        assert self.template.websocket is not None
+        return f"ws{self.base_url.removeprefix('http')}/{self.template.websocket.stage}"
+
+    @property
     def runtimes(self) -> dict[str, FunctionRuntime]:
         """This process's gateway's functions (empty when the gateways are worker processes)."""
         return self._host.runtimes if self._host is not None else {}
@@ -126,9 +134,12 @@ class LocalCloud:
             sock.close()
             self.stop()
             raise
+        websocket = ""
+        if self.template.websocket is not None:
+            websocket = f" WebSocket {self.websocket_url},"
         self.log(
             f"vendyz: local cloud ready in {time.monotonic() - started:.2f}s at {self.base_url}"
-            f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,"
+            f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,{websocket}"
             f" Lambda invoke {self.base_url}/2015-03-31/functions)"
         )
         self.log(
@@ -140,6 +151,7 @@ class LocalCloud:
 
     def _parameters(self, urls: DataServiceUrls) -> dict[str, str]:
         """The template's parameters, with local values."""
+        assert self.secrets is not None
         return {
             "DatabaseUrl": urls.database_url,
             # A direct connection to our own PostgreSQL, no RDS Proxy in between.
@@ -147,7 +159,7 @@ class LocalCloud:
             "RedisUrl": urls.redis_url,
             "NatsUrl": urls.nats_url,
             "LambdaEndpointUrl": self.base_url,
-            "JwtSecretName": JWT_SECRET_NAME,
+            "JwtSecretName": jwt_secret_name(self.secrets),
         }
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:

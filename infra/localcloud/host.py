@@ -27,6 +27,7 @@ from localcloud.gateway import Gateway
 from localcloud.local_secrets import LocalSecrets
 from localcloud.runtime import FunctionRuntime
 from localcloud.template import AppTemplate, load_template
+from localcloud.websocket_api import IDLE_TIMEOUT_SECONDS, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 from localcloud.zygote import shared_zygote, stop_shared_zygote
 
 _PR_SET_PDEATHSIG = 1
@@ -42,12 +43,14 @@ class FunctionHost:
         environments: Mapping[str, dict[str, str]] | None = None,
         hosts: int = 1,
         shared_cache_url: str | None = None,
+        websocket_idle_seconds: float = IDLE_TIMEOUT_SECONDS,
     ) -> None:
         """`environments`: each function's environment (default: its template Environment).
         `hosts`: how many hosts share the functions; each may run its share of a function's
         reserved concurrency, so the instances of all hosts stay within it.
         `shared_cache_url`: the Redis through which the hosts' gateways share what API Gateway
-        keeps once per API (its authorizer cache)."""
+        keeps once per API (its authorizer cache, which worker holds a WebSocket connection).
+        `websocket_idle_seconds`: API Gateway's idle timeout (shorter only in tests)."""
 
         def share(reserved: int) -> int:
             return max(1, reserved // hosts)
@@ -62,7 +65,12 @@ class FunctionHost:
             for name, spec in template.functions.items()
         }
         gateway = Gateway(
-            template, self.runtimes, static_dir, secrets=secrets, shared_cache_url=shared_cache_url
+            template,
+            self.runtimes,
+            static_dir,
+            secrets=secrets,
+            shared_cache_url=shared_cache_url,
+            websocket_idle_seconds=websocket_idle_seconds,
         )
         self._server = uvicorn.Server(
             uvicorn.Config(
@@ -76,6 +84,14 @@ class FunctionHost:
                 date_header=False,
                 lifespan="off",
                 http="httptools",
+                # API Gateway's WebSocket limits: 128 KB a message, 32 KB a frame (websockets'
+                # (message, fragment) limit pair; over either the client gets close 1009), with
+                # no compression, so a frame is measured as sent; and no server pings: a silent
+                # client is closed by API Gateway's idle timeout (websocket_api.py) instead.
+                ws="websockets-sansio",
+                ws_max_size=(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES),  # type: ignore[arg-type]
+                ws_per_message_deflate=False,
+                ws_ping_interval=None,
                 timeout_keep_alive=30,
                 backlog=2048,
             )

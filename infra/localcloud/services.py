@@ -305,7 +305,7 @@ class DataServices:
             *("-h", ""),  # listen_addresses='': Unix socket only
             *("-k", str(self._socket_dir)),
             # Each function instance is a process with a pool of its own: room for one
-            # connection per reserved instance (236), and as many more for the tools.
+            # connection per reserved instance (244), and as many more for the tools.
             *("-c", "max_connections=400", "-c", "shared_buffers=128MB"),
             # A commit does not wait for its WAL to reach the disk. The local cloud's data is
             # disposable, and PostgreSQL stays consistent after a crash (an OS crash may only

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from localcloud.websocket_template import WebSocketApiSpec, read_websocket_api
+
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_REGION = "us-east-1"
 
@@ -86,6 +88,7 @@ class AppTemplate:
     # Identity.ReauthorizeEvery); 0: the authorizer runs on every request.
     authorizer_ttl_seconds: float = 0.0
     cors: Cors | None = None
+    websocket: WebSocketApiSpec | None = None
 
 
 _RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")
@@ -219,6 +222,7 @@ def load_template(path: Path, parameters: Mapping[str, str]) -> AppTemplate:
                         input=json.loads(event_props.get("Input", "{}")),
                     )
                 )
+    app.websocket = read_websocket_api(doc.get("Resources", {}), resolver.resolve)
     return app
 
 

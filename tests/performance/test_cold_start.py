@@ -24,7 +24,7 @@ from localcloud.services import DataServices, DataServiceUrls
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET_MS = 400
-HANDLERS = ["auth", "authorizer", "inventory", "orders", "docs"]
+HANDLERS = ["auth", "authorizer", "inventory", "orders", "docs", "realtime"]
 # Run with -S (no site-packages): the package is the whole of the function's code, as in
 # /var/task; a dependency missing from it fails the import.
 MEASURE = (

@@ -822,6 +822,7 @@ TEMPLATE_HANDLERS = {
     "InventoryFunction": "vendyz.inventory.handler.handler",
     "OrdersFunction": "vendyz.orders.handler.handler",
     "DocsFunction": "vendyz.docs.handler.handler",
+    "RealtimeFunction": "vendyz.realtime.handler.handler",
 }
 AUTHORIZED_ROUTES = {
     "POST /api/v1/auth/logout",

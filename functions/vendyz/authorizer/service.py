@@ -1,6 +1,10 @@
 """The authorization decision: a valid, unexpired, unrevoked HS256 bearer token. No Lambda
 types.
 
+Two callers: the HTTP API (a bearer token is required; the answer is a simple response) and
+the WebSocket API's `$connect` (the token is optional, `?token=` since browsers cannot set
+headers on a WebSocket; the answer is an IAM policy, the only form WebSocket APIs accept).
+
 The normal path is one HS256 verification and one Redis GET (`revoked:<jti>`); PostgreSQL is
 asked only while Redis fails, and then Redis is skipped for REDIS_BACKOFF_SECONDS so an outage
 does not add a connect timeout to every request. If neither can answer, the request fails as a
@@ -9,7 +13,6 @@ server error (500), never as an allow.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -52,6 +55,47 @@ def bearer_token(event: Mapping[str, Any]) -> str:
     return token
 
 
+def connection_token(event: Mapping[str, Any]) -> str | None:
+    """The token of a WebSocket `$connect`: `?token=`, else a bearer Authorization header
+    (clients other than browsers may send one); None when neither is there."""
+    query = event.get("queryStringParameters") or {}
+    token = query.get("token")
+    if isinstance(token, str) and token.strip():
+        return token.strip()
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    if "authorization" in headers:
+        return bearer_token({"headers": headers})
+    return None
+
+
+def _principal(claims: Claims) -> dict[str, Any]:
+    return {
+        "userId": claims.user_id,
+        "role": claims.role,
+        "email": claims.email,
+        "jti": claims.jti,
+        "exp": claims.exp,
+    }
+
+
+def _policy(principal_id: str, event: Mapping[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Allow `execute-api:Invoke` on the route being connected (the event's methodArn)."""
+    return {
+        "principalId": principal_id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": "Allow",
+                    "Resource": str(event.get("methodArn", "")),
+                }
+            ],
+        },
+        "context": context,
+    }
+
+
 class Authorizer:
     def __init__(
         self,
@@ -67,22 +111,26 @@ class Authorizer:
 
     def authorize(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The simple response with the principal as context; Denied when not authorized."""
+        return {"isAuthorized": True, "context": _principal(self._verified(bearer_token(event)))}
+
+    def authorize_connection(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The policy for a WebSocket `$connect`: without a token an anonymous watcher (userId
+        ""), with one its user; Denied when a token is given but not acceptable, so a forged or
+        expired token is refused rather than quietly treated as anonymous."""
+        token = connection_token(event)
+        if token is None:
+            return _policy("anonymous", event, {"userId": "", "role": "", "email": ""})
+        claims = self._verified(token)
+        return _policy(claims.user_id, event, _principal(claims))
+
+    def _verified(self, token: str) -> Claims:
         try:
-            claims = self._tokens.verify(bearer_token(event))
+            claims = self._tokens.verify(token)
         except InvalidToken as exc:
             raise Denied(str(exc)) from exc
         if self._is_revoked(claims):
             raise Denied("token revoked")
-        return {
-            "isAuthorized": True,
-            "context": {
-                "userId": claims.user_id,
-                "role": claims.role,
-                "email": claims.email,
-                "jti": claims.jti,
-                "exp": claims.exp,
-            },
-        }
+        return claims
 
     def _is_revoked(self, claims: Claims) -> bool:
         if time.monotonic() >= self._redis_down_until:
@@ -101,20 +149,3 @@ class Authorizer:
                 return store.is_revoked(conn, claims.jti)
         except Exception as exc:
             raise RevocationUnknown("cannot check the revocation list") from exc
-
-
-def lazy_pool(
-    open_pool: Callable[[], ConnectionPool[Connection]],
-) -> Callable[[], ConnectionPool[Connection]]:
-    """`open_pool()` on the first call only (thread-safe); the same pool afterwards."""
-    lock = threading.Lock()
-    opened: list[ConnectionPool[Connection]] = []
-
-    def get() -> ConnectionPool[Connection]:
-        if not opened:
-            with lock:
-                if not opened:
-                    opened.append(open_pool())
-        return opened[0]
-
-    return get

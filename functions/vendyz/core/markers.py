@@ -1,5 +1,5 @@
-"""Redis keys shared between services: the sold-out marker, service heartbeats and the
-denylist of logged-out tokens.
+"""Redis keys shared between services: the sold-out marker, service heartbeats, the
+denylist of logged-out tokens and the registry of WebSocket connections.
 
 Inventory sets the sold-out marker when stock reaches zero and clears it on restock; Orders
 reads it to answer "sold out" without touching PostgreSQL. It expires on its own, so a marker
@@ -23,3 +23,17 @@ def revoked_key(jti: str) -> str:
     """The key that denylists a logged-out token (auth writes it with a TTL ending at the
     token's exp; the authorizer and every service read it)."""
     return f"revoked:{jti}"
+
+
+# The WebSocket connection registry: written by the Realtime function, read by the NATS bridge
+# (infra/bridge defines the same strings; an integration test checks they agree).
+CONNECTIONS_KEY = "realtime:conns"
+# API Gateway closes a connection after 2 hours, so an entry outlives every live connection;
+# $disconnect is delivered only best effort, so entries also expire on their own.
+CONNECTION_TTL_SECONDS = 7_800
+
+
+def connection_key(connection_id: str) -> str:
+    """The hash of one connection: userId ("" when anonymous), products (JSON list; [] = every
+    product) and connectedAt (ms since the epoch)."""
+    return f"realtime:conn:{connection_id}"
