@@ -1,8 +1,10 @@
 """Shared fixtures: one local cloud (real PostgreSQL, Valkey, NATS) per test session.
 
 Set VENDYZ_BASE_URL to point the HTTP tests at a cloud that is already running (LocalStack,
-AWS, another `vendyz up`); tests that reach into the database or the functions' internals
-need the in-process cloud and are skipped only by their own marker, never silently.
+AWS, another `vendyz up`; the Invoke API client then signs with the environment's AWS keys);
+tests that reach into the database or the data services need the cloud started here. The
+functions themselves run in instance processes of their own: tests reach them through the
+HTTP API and the Invoke API only.
 """
 
 from __future__ import annotations
