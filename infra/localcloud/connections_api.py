@@ -16,8 +16,8 @@ from redis.exceptions import RedisError
 
 from localcloud.connection_relay import ConnectionRelay, OwnerUnresponsive
 from localcloud.local_secrets import LocalSecrets
-from localcloud.responses import HttpResponse, Scope, json_response, request_headers
-from localcloud.sigv4_auth import verify_sigv4
+from localcloud.responses import HttpResponse, Scope, json_response
+from localcloud.sigv4_auth import verify_request
 from localcloud.websocket_api import WORKER_TAG_BYTES, WebSocketApi
 from localcloud.websocket_events import worker_tag_of
 
@@ -57,15 +57,7 @@ class ConnectionsApi:
         return path.startswith(self.prefix)
 
     async def handle(self, scope: Scope, body: bytes) -> HttpResponse:
-        refused = verify_sigv4(
-            request_headers(scope),
-            scope["method"],
-            scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
-            scope.get("query_string", b"").decode("latin-1"),
-            body,
-            access_key_id=self._secrets.access_key_id,
-            secret_access_key=self._secrets.secret_access_key,
-        )
+        refused = verify_request(scope, body, self._secrets)
         if refused is not None:
             return refused
         connection_id = scope["path"][len(self.prefix) :]

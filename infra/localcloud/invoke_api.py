@@ -12,7 +12,7 @@ from typing import Any
 from localcloud.local_secrets import LocalSecrets
 from localcloud.responses import HttpResponse, Scope, json_response, request_headers
 from localcloud.runtime import FunctionError, FunctionRuntime, Throttled
-from localcloud.sigv4_auth import verify_sigv4
+from localcloud.sigv4_auth import verify_request
 
 log = logging.getLogger("localcloud")
 
@@ -39,16 +39,7 @@ class InvokeApi:
         )
 
     async def handle(self, name: str, scope: Scope, body: bytes) -> HttpResponse:
-        headers = request_headers(scope)
-        refused = verify_sigv4(
-            headers,
-            scope["method"],
-            scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
-            scope.get("query_string", b"").decode("latin-1"),
-            body,
-            access_key_id=self._secrets.access_key_id,
-            secret_access_key=self._secrets.secret_access_key,
-        )
+        refused = verify_request(scope, body, self._secrets)
         if refused is not None:
             return refused
         # A name, a full or partial ARN, each optionally with a ":qualifier" (version/alias).
@@ -69,7 +60,7 @@ class InvokeApi:
                 {"Type": "User", "Message": "Could not parse request body into json"},
                 {"x-amzn-errortype": "InvalidRequestContentException"},
             )
-        invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
+        invocation_type = request_headers(scope).get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "Event":
             task = asyncio.create_task(_invoke_async(runtime, event))
             # The loop keeps only weak references to tasks: hold one until it is done.

@@ -9,7 +9,8 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote
 
-from localcloud.responses import HttpResponse, json_response
+from localcloud.local_secrets import LocalSecrets
+from localcloud.responses import HttpResponse, Scope, json_response, request_headers
 
 MAX_CLOCK_SKEW = timedelta(minutes=15)  # as AWS allows
 
@@ -32,6 +33,19 @@ def _canonical_query(raw_query: str) -> str:
     pairs = parse_qsl(raw_query, keep_blank_values=True)
     encoded = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in pairs)
     return "&".join(f"{k}={v}" for k, v in encoded)
+
+
+def verify_request(scope: Scope, body: bytes, secrets: LocalSecrets) -> HttpResponse | None:
+    """verify_sigv4 for an ASGI request: None when signed with `secrets`' credentials."""
+    return verify_sigv4(
+        request_headers(scope),
+        scope["method"],
+        scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+        scope.get("query_string", b"").decode("latin-1"),
+        body,
+        access_key_id=secrets.access_key_id,
+        secret_access_key=secrets.secret_access_key,
+    )
 
 
 def verify_sigv4(
