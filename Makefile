@@ -74,7 +74,28 @@ $(SAM_STAMP):
 # --lint runs cfn-lint through SAM offline; telemetry off so no call leaves the machine.
 sam-validate: $(DEV_STAMP) $(SAM_STAMP)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --config-env localstack --template template.yaml
 	$(BIN)/cfn-lint template.yaml
+
+.PHONY: acceptance migrations-hash deploy-localstack
+
+# The acceptance suite alone, against VENDYZ_BASE_URL (a local cloud of its own without it).
+# --confcutdir: only its own conftest, none of the rest of the test tree's fixtures.
+acceptance: $(DEV_STAMP)
+	$(BIN)/pytest --confcutdir=tests/acceptance -p no:cacheprovider tests/acceptance
+
+# After adding or changing a migration: the Migrations resource's MigrationsHash property.
+migrations-hash: $(DEV_STAMP)
+	$(BIN)/vendyz migrate --stamp-template
+
+# LocalStack (needs its auth token and the Base plan: README, "LocalStack"). AWS_ENDPOINT_URL
+# points every client of the SAM CLI at it, as samlocal would.
+LOCALSTACK_URL ?= http://localhost.localstack.cloud:4566
+deploy-localstack: $(RUN_STAMP) $(SAM_STAMP)
+	AWS_ENDPOINT_URL=$(LOCALSTACK_URL) $(BIN)/python infra/localstack_secrets.py
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --config-env localstack
+	SAM_CLI_TELEMETRY=0 AWS_ENDPOINT_URL=$(LOCALSTACK_URL) AWS_ACCESS_KEY_ID=test \
+		AWS_SECRET_ACCESS_KEY=test $(SAM_VENV)/bin/sam deploy --config-env localstack
 
 clean:
 	rm -rf $(VENV) .vendyz .tools .pytest_cache .mypy_cache .ruff_cache frontend/node_modules frontend/dist

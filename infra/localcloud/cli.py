@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -51,6 +53,19 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from localcloud import migrate
+
+    if args.stamp_template:
+        print(migrate.stamp_template())
+        return 0
+    if not args.database_url:
+        print("vendyz migrate: --database-url (or DATABASE_URL) is required", file=sys.stderr)
+        return 2
+    print(json.dumps(migrate.run_migrate(args.database_url, args.nats_url)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vendyz", description="Vendyz Flash Sale tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="gateway processes (default 1: the function instances are processes of their own)",
     )
     up.set_defaults(run=_up)
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply the migrations to a database with the deployed migrate task's code",
+    )
+    migrate.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    migrate.add_argument(
+        "--nats-url",
+        default=os.environ.get("NATS_URL", ""),
+        help="also create the JetStream stream there",
+    )
+    migrate.add_argument(
+        "--stamp-template",
+        action="store_true",
+        help="write the migration files' hash into template.yaml (MigrationsHash)",
+    )
+    migrate.set_defaults(run=_migrate)
     bench = commands.add_parser(
         "bench",
         help="the flash-sale benchmark (starts its own local cloud unless --url is given)",

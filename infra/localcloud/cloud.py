@@ -1,5 +1,5 @@
-"""The whole local cloud in one process tree: data services, migrations and seed, the
-functions of template.yaml, the gateway and the schedules."""
+"""The whole local cloud in one process tree: data services, the functions of template.yaml,
+the gateway, the template's custom resources (migrations and seed) and the schedules."""
 
 from __future__ import annotations
 
@@ -14,16 +14,12 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials as BotoCredentials
-
-from localcloud.aws_services import AwsServices, jwt_secret_name
+from localcloud.aws_services import JWT_SECRET_NAME, AwsServices
+from localcloud.bridge_process import BridgeProcess, bridge_environment
 from localcloud.host import FunctionHost, port_socket, run_worker
 from localcloud.local_secrets import LocalSecrets
-from localcloud.migrate import apply_migrations
+from localcloud.provision import provision
 from localcloud.runtime import FunctionRuntime
-from localcloud.seed import seed
 from localcloud.services import DataServices, DataServiceUrls
 from localcloud.template import LOCAL_REGION, AppTemplate, FunctionSpec, load_template
 
@@ -49,8 +45,6 @@ class CloudOptions:
     static_dir: Path | None = None
     # Schedules run at min(their rate, this) locally, so heartbeats and the reconciler are lively.
     schedule_seconds: float = 5.0
-    admin_email: str = "lead@vendyz.dev"
-    admin_password: str = "flashsale"  # noqa: S105 - the documented local seed
     # Gateway processes. 1: the gateway runs in this process (the instances never do).
     workers: int = 1
 
@@ -73,9 +67,12 @@ class LocalCloud:
         self.env = dict(os.environ if env is None else env)
         self.log = log
         self.services = DataServices(options.data_dir, env=self.env, log=log)
+        self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log", log=log)
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
         self.secrets: LocalSecrets | None = None
+        # Each function's environment (its template's, with the local values), once started.
+        self.environments: dict[str, dict[str, str]] = {}
         self.aws_services = AwsServices(options.host)
         self._host: FunctionHost | None = None
         self._workers: list[BaseProcess] = []
@@ -108,13 +105,9 @@ class LocalCloud:
         try:
             self.urls = self.services.start()
             self.aws_services.start(self.secrets)
-            apply_migrations(self.urls.database_url)
-            admin_email = self.env.get("AUTH_SEED_EMAIL", self.options.admin_email)
-            admin_password = self.env.get("AUTH_SEED_PASSWORD", self.options.admin_password)
-            seed(self.urls.database_url, admin_email, admin_password)
             parameters = self._parameters(self.urls)
             self.template = load_template(self.options.template_path, parameters)
-            environments = {
+            environments = self.environments = {
                 name: self._environment(spec) for name, spec in self.template.functions.items()
             }
             if self.options.workers > 1:
@@ -129,7 +122,21 @@ class LocalCloud:
                 )
                 sock.listen(2048)
                 self._host.serve(sock)
+            # As CloudFormation creating the stack: migrations, seed admin, demo products.
+            provision(self.template, self.base_url, self.secrets)
             self._start_schedules()
+            # Heartbeats come at the schedules' pace; with schedules off, at the default pace.
+            heartbeat = self.options.schedule_seconds or CloudOptions.schedule_seconds
+            # The functions' credentials and pace (any function's: they share them).
+            function_env = next(iter(environments.values()), {})
+            self.bridge.start(
+                bridge_environment(
+                    function_env | {"AWS_REGION": LOCAL_REGION, "AWS_DEFAULT_REGION": LOCAL_REGION},
+                    self.urls,
+                    self.base_url,
+                    heartbeat,
+                )
+            )
         except BaseException:
             sock.close()
             self.stop()
@@ -151,7 +158,6 @@ class LocalCloud:
 
     def _parameters(self, urls: DataServiceUrls) -> dict[str, str]:
         """The template's parameters, with local values."""
-        assert self.secrets is not None
         return {
             "DatabaseUrl": urls.database_url,
             # A direct connection to our own PostgreSQL, no RDS Proxy in between.
@@ -159,7 +165,8 @@ class LocalCloud:
             "RedisUrl": urls.redis_url,
             "NatsUrl": urls.nats_url,
             "LambdaEndpointUrl": self.base_url,
-            "JwtSecretName": jwt_secret_name(self.secrets),
+            "JwtSecretName": JWT_SECRET_NAME,
+            "SeedDemoProducts": "true",
         }
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
@@ -219,19 +226,14 @@ class LocalCloud:
         if not schedules or self.options.schedule_seconds <= 0:
             return
 
-        signer = SigV4Auth(
-            BotoCredentials(self.secrets.access_key_id, self.secrets.secret_access_key),
-            "lambda",
-            LOCAL_REGION,
-        )
+        secrets = self.secrets
 
         def invoke(function: str, event: dict[str, object]) -> None:
             url = f"{self.base_url}/2015-03-31/functions/{function}/invocations"
             body = json.dumps(event).encode()
-            signed = AWSRequest("POST", url, data=body, headers={"X-Amz-Invocation-Type": "Event"})
-            signer.add_auth(signed)
+            headers = secrets.signed_headers(url, body, {"X-Amz-Invocation-Type": "Event"})
             request = urllib.request.Request(  # noqa: S310 - our own loopback URL
-                url, data=body, headers=dict(signed.headers.items()), method="POST"
+                url, data=body, headers=headers, method="POST"
             )
             try:
                 urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
@@ -256,6 +258,7 @@ class LocalCloud:
         self._stop_schedules.set()
         if self._scheduler is not None:
             self._scheduler.join(timeout=10)
+        self.bridge.stop()
         for worker in self._workers:
             worker.terminate()
         for worker in self._workers:

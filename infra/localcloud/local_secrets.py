@@ -10,6 +10,12 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from localcloud.template import LOCAL_REGION
+
 SECRETS_FILE = "local-secrets.json"
 
 
@@ -40,6 +46,15 @@ class LocalSecrets:
         with os.fdopen(descriptor, "w") as file:
             json.dump(asdict(made), file)
         return made
+
+    def signed_headers(
+        self, url: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """`headers` plus those signing a POST of `body` to the local Lambda API at `url`."""
+        request = AWSRequest("POST", url, data=body, headers=headers or {})
+        credentials = Credentials(self.access_key_id, self.secret_access_key)
+        SigV4Auth(credentials, "lambda", LOCAL_REGION).add_auth(request)
+        return dict(request.headers.items())
 
     def aws_environment(self) -> dict[str, str]:
         """The credentials as Lambda hands them to a function (and boto3 reads them)."""

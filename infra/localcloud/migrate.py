@@ -1,53 +1,62 @@
-"""Applies the plain-SQL migrations under infra/migrations in order, once each.
+"""`vendyz migrate`: the template's migrate task, run from here against any database.
 
-Each file runs in its own transaction and is recorded with its checksum; an applied file that
-changed afterwards is an error rather than silently skipped. An advisory lock keeps two
-starters from migrating at once.
+It runs the function behind the template's Custom::Migrations resource, its handler as the
+template declares it, with the task event `{"task": "migrate"}`: the code a deploy runs, for
+LocalStack and for operators. It also keeps the resource's MigrationsHash property in step
+with the migration files.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
+import re
+import time
+import uuid
 from pathlib import Path
+from typing import Any
 
-import psycopg
+from localcloud.sandbox import LambdaContext, load_handler
+from localcloud.template import LOCAL_ACCOUNT, LOCAL_REGION, AppTemplate, load_template
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-_LOCK_ID = 7_272_001
-
-
-class MigrationChanged(RuntimeError):
-    """An applied migration file no longer matches what was applied."""
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+MIGRATIONS_TYPE = "Custom::Migrations"
+_HASH_LINE = re.compile(r"^(\s+MigrationsHash: )(\S+)$", re.MULTILINE)
 
 
-def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations; returns the versions applied by this call."""
-    applied_now: list[str] = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
-                " version text PRIMARY KEY, checksum text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            rows = conn.execute("SELECT version, checksum FROM public.schema_migrations")
-            applied: dict[str, str] = dict(rows.fetchall())
-            for path in sorted(directory.glob("*.sql")):
-                sql = path.read_text()
-                checksum = hashlib.sha256(sql.encode()).hexdigest()
-                version = path.stem
-                if version in applied:
-                    if applied[version] != checksum:
-                        raise MigrationChanged(f"{path.name} changed after it was applied")
-                    continue
-                with conn.transaction():
-                    conn.execute(sql.encode())
-                    conn.execute(
-                        "INSERT INTO public.schema_migrations (version, checksum) VALUES (%s, %s)",
-                        (version, checksum),
-                    )
-                applied_now.append(version)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
-    return applied_now
+def _migrate_function(template: AppTemplate) -> str:
+    (resource,) = [r for r in template.custom_resources if r.type == MIGRATIONS_TYPE]
+    return resource.function
+
+
+def run_migrate(database_url: str, nats_url: str = "", template_path: Path = TEMPLATE) -> Any:
+    """Migrate `database_url` (and create the stream on `nats_url`, if given)."""
+    template = load_template(template_path, {"DatabaseUrl": database_url, "NatsUrl": nats_url})
+    spec = template.functions[_migrate_function(template)]
+    # The handler reads its environment at import, as in Lambda; no X-Ray or CloudWatch here.
+    os.environ.update(spec.environment)
+    os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true")
+    handler = load_handler(spec.handler)
+    context = LambdaContext(
+        function_name=spec.name,
+        memory_limit_in_mb=512,
+        invoked_function_arn=f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{spec.name}",
+        aws_request_id=str(uuid.uuid4()),
+        deadline=time.monotonic() + spec.timeout_seconds,
+    )
+    return handler({"task": "migrate"}, context)
+
+
+def migrations_hash() -> str:
+    from vendyz.migrate.service import MIGRATIONS_DIR, load_migrations, migrations_hash
+
+    return migrations_hash(load_migrations(MIGRATIONS_DIR))
+
+
+def stamp_template(template_path: Path = TEMPLATE) -> str:
+    """Write the current hash into the template; returns it."""
+    current = migrations_hash()
+    text = template_path.read_text()
+    if _HASH_LINE.search(text) is None:
+        raise ValueError(f"{template_path.name} has no MigrationsHash property")
+    template_path.write_text(_HASH_LINE.sub(lambda m: m.group(1) + current, text, count=1))
+    return current

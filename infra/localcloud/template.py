@@ -70,6 +70,17 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class CustomResource:
+    """A custom resource backed by one of the template's functions (its ServiceToken)."""
+
+    name: str
+    type: str
+    function: str
+    properties: dict[str, Any]
+    depends_on: list[str]
+
+
+@dataclass(frozen=True)
 class Cors:
     allow_origins: list[str]
     allow_methods: list[str]
@@ -83,6 +94,7 @@ class AppTemplate:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
+    custom_resources: list[CustomResource] = field(default_factory=list)
     authorizer_function: str | None = None
     # How long the gateway reuses an authorizer's allow per Authorization header (SAM's
     # Identity.ReauthorizeEvery); 0: the authorizer runs on every request.
@@ -186,6 +198,10 @@ def load_template(path: Path, parameters: Mapping[str, str]) -> AppTemplate:
 
     for name, resource in doc.get("Resources", {}).items():
         props = resource.get("Properties", {})
+        if "Condition" in resource and not resolver.conditions[resource["Condition"]]:
+            continue
+        if resource["Type"].startswith("Custom::"):
+            app.custom_resources.append(_custom_resource(name, resource, resolver.resolve(props)))
         if resource["Type"] == "AWS::Serverless::HttpApi":
             _read_http_api(app, resolver.resolve(props))
         if resource["Type"] != "AWS::Serverless::Function":
@@ -224,6 +240,19 @@ def load_template(path: Path, parameters: Mapping[str, str]) -> AppTemplate:
                 )
     app.websocket = read_websocket_api(doc.get("Resources", {}), resolver.resolve)
     return app
+
+
+def _custom_resource(
+    name: str, resource: Mapping[str, Any], props: dict[str, Any]
+) -> CustomResource:
+    depends_on = resource.get("DependsOn", [])
+    return CustomResource(
+        name=name,
+        type=resource["Type"],
+        function=str(props["ServiceToken"]).rsplit(":", 1)[-1],
+        properties=props,
+        depends_on=[depends_on] if isinstance(depends_on, str) else list(depends_on),
+    )
 
 
 def _read_http_api(app: AppTemplate, props: Mapping[str, Any]) -> None:

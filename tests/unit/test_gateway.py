@@ -817,6 +817,7 @@ def test_invoke_api_answers_a_throttled_call_429_too_many_requests(gateway: Gate
 
 # -- template.py ------------------------------------------------------------------------------
 TEMPLATE_HANDLERS = {
+    "MigrateFunction": "vendyz.migrate.handler.handler",
     "AuthorizerFunction": "vendyz.authorizer.handler.handler",
     "AuthFunction": "vendyz.auth.handler.handler",
     "InventoryFunction": "vendyz.inventory.handler.handler",
@@ -861,7 +862,7 @@ def test_real_template_functions_routes_schedules_and_cors() -> None:
     for spec in app.functions.values():
         module, _, _ = spec.handler.rpartition(".")
         assert (ROOT / "functions" / (module.replace(".", "/") + ".py")).is_file(), spec.handler
-        assert spec.timeout_seconds == 10
+        assert spec.timeout_seconds == (300 if spec.name == "MigrateFunction" else 10)
         assert spec.environment["DATABASE_URL"] == LOCAL_PARAMETERS["DatabaseUrl"]
         assert spec.environment["LAMBDA_ENDPOINT_URL"] == "http://127.0.0.1:3000"
     assert app.functions["OrdersFunction"].environment["INVENTORY_FUNCTION_NAME"] == (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
 from samtranslator.translator.transform import transform
+
+from vendyz.migrate.service import MIGRATIONS_DIR, load_migrations, migrations_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -45,6 +48,7 @@ ROUTES: list[tuple[str, str, str, bool]] = [
 ]
 
 HANDLERS: dict[str, str] = {
+    "MigrateFunction": "vendyz.migrate.handler.handler",
     "AuthorizerFunction": "vendyz.authorizer.handler.handler",
     "AuthFunction": "vendyz.auth.handler.handler",
     "InventoryFunction": "vendyz.inventory.handler.handler",
@@ -55,6 +59,7 @@ HANDLERS: dict[str, str] = {
 
 # The local cloud uses these as its bound on concurrent instances per function.
 RESERVED_CONCURRENCY: dict[str, int] = {
+    "MigrateFunction": 1,
     "AuthFunction": 16,
     "AuthorizerFunction": 64,
     "InventoryFunction": 80,
@@ -135,8 +140,13 @@ def api_body(translated: Template) -> Template:
 
 
 def role_statements(translated: Template, function: str) -> list[Template]:
+    """Every statement the role may have (both branches of a conditional policy)."""
     role = translated["Resources"][f"{function}Role"]["Properties"]
-    return [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    policies = []
+    for policy in role.get("Policies", []):
+        branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
+        policies += [b for b in branches if "PolicyDocument" in b]
+    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
 
 
 @pytest.mark.parametrize(
@@ -243,7 +253,7 @@ def test_functions_are_exactly_the_designed_ones(translated: Template) -> None:
         props = function["Properties"]
         assert props["Runtime"] == "python3.12"
         assert props["TracingConfig"] == {"Mode": "Active"}
-        assert props["Timeout"] == 10
+        assert props["Timeout"] == (300 if props["Handler"].startswith("vendyz.migrate") else 10)
         assert props["MemorySize"] == 512
 
 
@@ -387,3 +397,78 @@ def test_cfn_lint_reports_nothing() -> None:
 
     # THEN there is no error, warning or informational finding
     assert [str(m) for m in matches] == []
+
+
+def test_migrations_run_on_create_and_whenever_a_migration_changes(translated: Template) -> None:
+    # GIVEN the Migrations custom resource and the migration files shipped with the code
+    resource = translated["Resources"]["Migrations"]
+    shipped = migrations_hash(load_migrations(MIGRATIONS_DIR))
+    # WHEN its properties are read
+    props = resource["Properties"]
+    # THEN MigrateFunction serves it, and its MigrationsHash is the files' hash: CloudFormation
+    # calls it again exactly when that property changes (`make migrations-hash` rewrites it)
+    assert resource["Type"] == "Custom::Migrations"
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
+    assert props["MigrationsHash"] == shipped, "stale MigrationsHash: run `make migrations-hash`"
+    # AND CloudFormation stops waiting soon after the function's own timeout
+    timeout = translated["Resources"]["MigrateFunction"]["Properties"]["Timeout"]
+    assert timeout < props["ServiceTimeout"] <= timeout + 120
+
+
+def test_the_seed_runs_through_the_functions_after_the_migrations(translated: Template) -> None:
+    # GIVEN the seed resources
+    admin, products = translated["Resources"]["SeedAdmin"], translated["Resources"]["DemoProducts"]
+    # WHEN their functions, order and conditions are read
+    # THEN auth creates the admin and inventory the demo products, both once the schema is
+    # there, the demo products only when asked for
+    assert admin["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["AuthFunction", "Arn"]}
+    assert products["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["InventoryFunction", "Arn"]}
+    assert admin["DependsOn"] == products["DependsOn"] == "Migrations"
+    assert products["Condition"] == "HasDemoProducts"
+    assert "Condition" not in admin  # without a secret it creates no one (AuthFunction)
+
+
+def localstack_parameters() -> dict[str, str]:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = config["localstack"]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(override.split("=", 1) for override in overrides)
+
+
+def test_the_localstack_config_env_gives_every_required_parameter(
+    sam_template: Template,
+) -> None:
+    # GIVEN samconfig's localstack environment
+    given = localstack_parameters()
+    # WHEN its parameters are compared with the template's
+    declared = sam_template["Parameters"]
+    required = {name for name, spec in declared.items() if "Default" not in spec}
+    # THEN each names a template parameter, and none the template requires is missing
+    assert set(given) <= set(declared), set(given) - set(declared)
+    assert required <= set(given), required - set(given)
+    for name, value in given.items():
+        assert value in declared[name].get("AllowedValues", [value]), (name, value)
+
+
+def test_the_localstack_config_env_translates(sam_template: Template) -> None:
+    # GIVEN the template and samconfig's localstack parameters, as CloudFormation hands them
+    declared = sam_template["Parameters"]
+    values: dict[str, Any] = {
+        name: value.split(",") if declared[name]["Type"] == "CommaDelimitedList" else value
+        for name, value in localstack_parameters().items()
+    }
+    template = copy.deepcopy(sam_template)
+    template["Globals"]["Function"]["CodeUri"] = "s3://vendyz-artifacts/functions.zip"
+    # WHEN the SAM transform runs with them
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.setenv("AWS_CONFIG_FILE", str(ROOT / "nonexistent-aws-config"))
+        output = transform(template, values, FixedManagedPolicyLoader())
+    # THEN every function comes out, with Orders' invokes aimed at LocalStack, and the demo
+    # products seeded
+    functions = resources(output, "AWS::Lambda::Function")
+    assert set(functions) == set(HANDLERS)
+    assert values["LambdaEndpointUrl"].startswith("http://localhost.localstack.cloud")
+    assert "DemoProducts" in output["Resources"]
+    assert output["Conditions"]["HasDemoProducts"] == {
+        "Fn::Equals": [{"Ref": "SeedDemoProducts"}, "true"]
+    }

@@ -117,6 +117,23 @@ class AuthService:
             raise Conflict("email: an account with this email already exists")
         return _user(row)
 
+    def ensure_admin(self, *, email: str, password: str) -> dict[str, str]:
+        """The seed admin: created once; an existing account of that email is left as it is
+        (its password may have been changed since)."""
+        email = email.strip().lower()
+        if not email or not password:
+            raise ValueError("the seed admin needs an email and a password")
+        with self._pool.connection() as conn:
+            row = store.insert_user(
+                conn,
+                email=email,
+                password_hash=hash_password(password),
+                first_name="Lead",
+                last_name="Admin",
+                role="ADMIN",
+            )
+        return {"admin": email, "created": str(row is not None).lower()}
+
     def get_user(self, user_id: str) -> User:
         try:
             uuid.UUID(user_id)

@@ -11,14 +11,20 @@ _USER = "user_id::text AS user_id, email, first_name, last_name, role"
 
 
 def insert_user(
-    conn: Connection, *, email: str, password_hash: str, first_name: str, last_name: str
+    conn: Connection,
+    *,
+    email: str,
+    password_hash: str,
+    first_name: str,
+    last_name: str,
+    role: str = "USER",
 ) -> Row | None:
-    """The new USER, or None when the email is taken (one statement, no race)."""
+    """The new user, or None when the email is taken (one statement, no race)."""
     return conn.execute(
         "INSERT INTO auth.users (email, password_hash, first_name, last_name, role)"
-        " VALUES (%s, %s, %s, %s, 'USER') ON CONFLICT (email) DO NOTHING"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (email) DO NOTHING"
         f" RETURNING {_USER}",
-        (email, password_hash, first_name, last_name),
+        (email, password_hash, first_name, last_name, role),
     ).fetchone()
 
 

@@ -2,7 +2,8 @@
 
 - HTTP API (payload 2.0) events go to the service's FastAPI app through Mangum;
 - RPC events `{"rpc": "<Method>", "message": {...proto JSON...}}` go to the named method;
-- schedule events `{"task": "<name>"}` (EventBridge input) go to the named task.
+- schedule events `{"task": "<name>"}` (EventBridge input) go to the named task;
+- CloudFormation custom resource events go to `custom_resource`, which always answers them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fastapi import FastAPI
 from mangum import Mangum
 
+from vendyz.core.custom_resource import (
+    ResourceAction,
+    answer_custom_resource,
+    is_custom_resource_event,
+)
 from vendyz.core.observability import Observability
 
 Event = dict[str, Any]
@@ -32,6 +38,7 @@ def lambda_entry(
     app: FastAPI | None = None,
     rpc: Mapping[str, RpcMethod] | None = None,
     tasks: Mapping[str, ScheduledTask] | None = None,
+    custom_resource: ResourceAction | None = None,
 ) -> LambdaHandler:
     # Lifespan off: connections are opened at import (once per instance), not per request.
     http = Mangum(app, lifespan="off") if app is not None else None
@@ -51,6 +58,8 @@ def lambda_entry(
             if task is None:
                 raise UnknownEvent(f"unknown scheduled task {event['task']!r}")
             return task()
+        if custom_resource is not None and is_custom_resource_event(event):
+            return answer_custom_resource(event, context, custom_resource)
         raise UnknownEvent("event is neither HTTP, RPC nor a scheduled task")
 
     return obs.instrument(handler)

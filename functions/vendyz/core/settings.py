@@ -41,6 +41,9 @@ class Settings(BaseModel):
     auth_seed_password: SecretStr = Field(
         default=SecretStr("flashsale"), alias="AUTH_SEED_PASSWORD"
     )
+    # The seed admin comes from this Secrets Manager secret ({"email", "password"}) when set;
+    # AUTH_SEED_EMAIL / AUTH_SEED_PASSWORD serve only locally.
+    auth_seed_secret_name: str = Field(default="", alias="AUTH_SEED_SECRET_NAME")
 
     @model_validator(mode="after")
     def _require_a_signing_key(self) -> Settings:

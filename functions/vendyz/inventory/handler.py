@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.core.contracts.inventory_pb2 import ReserveStockRequest, ReserveStockResponse
 from vendyz.core.entry import lambda_entry
@@ -17,6 +20,11 @@ SERVICE = "inventory"
 instance = open_instance(SERVICE)
 service = InventoryService(instance.pool, instance.cache, instance.publisher)
 
+
+def on_demo_products_resource(_: dict[str, Any], __: LambdaContext) -> dict[str, str]:
+    return service.seed_demo_products()
+
+
 handler = lambda_entry(
     instance.obs,
     app=create_inventory_app(service, RevocationList(instance.cache)),
@@ -29,4 +37,5 @@ handler = lambda_entry(
         "heartbeat": instance.heartbeat,
         "reconcile": lambda: {"relayed": service.relay_outbox()},
     },
+    custom_resource=on_demo_products_resource,
 )

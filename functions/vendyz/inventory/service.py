@@ -24,6 +24,12 @@ PRODUCT_CACHE_SECONDS = 60
 # A burst of reservations drops the product's cached views once per this interval.
 RESERVATION_INVALIDATION_SECONDS = 0.05
 _LIST_VERSION_KEY = "products:version"
+# The design's demo sale (the template's DemoProducts resource; on in the local cloud).
+DEMO_PRODUCTS = [
+    ("product-1", "Limited Sneaker Drop", 1, "129.00"),
+    ("product-2", "Signed Vinyl Record", 5, "49.00"),
+    ("product-3", "Flash Hoodie", 10, "59.00"),
+]
 
 Outcome = Literal["RESERVED", "REJECTED"]
 
@@ -130,6 +136,15 @@ class InventoryService:
             uow.commit()
         self._after_change(row["product_id"], row["stock"], [event])
         return _public(row)
+
+    def seed_demo_products(self) -> dict[str, str]:
+        """The demo products that are missing; existing ones keep their stock."""
+        with UnitOfWork(self._pool) as uow:
+            added = store.insert_missing_products(uow.conn, DEMO_PRODUCTS)
+            uow.commit()
+        if added:
+            self._cache.incr(_LIST_VERSION_KEY)
+        return {"added": str(added)}
 
     def set_stock(self, product_id: str, stock: int) -> dict[str, Any]:
         with UnitOfWork(self._pool) as uow:

@@ -63,6 +63,18 @@ def insert_product(
     return row
 
 
+def insert_missing_products(conn: Connection, products: list[tuple[str, str, int, str]]) -> int:
+    """(product_id, name, stock, price) rows not there yet; returns how many were added."""
+    added = 0
+    for product in products:
+        added += conn.execute(
+            "INSERT INTO inventory.products (product_id, name, stock, price)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (product_id) DO NOTHING",
+            product,
+        ).rowcount
+    return added
+
+
 def set_stock(conn: Connection, product_id: str, stock: int) -> Row | None:
     return conn.execute(
         "UPDATE inventory.products SET stock = %s, updated_at = now() WHERE product_id = %s"
@@ -74,7 +86,8 @@ def set_stock(conn: Connection, product_id: str, stock: int) -> Row | None:
 def reserve_stock(
     conn: Connection, *, order_id: str, product_id: str, quantity: int, user_id: str
 ) -> Row:
-    """One round trip: the whole reservation runs in inventory.reserve_stock (migration 0002)."""
+    """One round trip: the whole reservation runs in inventory.reserve_stock
+    (infra/migrations/R__reserve_stock.sql)."""
     row = conn.execute(
         "SELECT * FROM inventory.reserve_stock(%s, %s, %s, %s)",
         (order_id, product_id, quantity, user_id),

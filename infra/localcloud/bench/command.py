@@ -36,10 +36,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="untimed orders first, for warm instances (default: min(2C, U); 0: none)",
     )
     parser.add_argument(
+        "--watchers",
+        type=int,
+        default=0,
+        help="WebSocket clients watching the product's stock during the load (W); adds"
+        " push_lag_p50_ms / push_lag_p99_ms and watchers_missed to the report",
+    )
+    parser.add_argument(
+        "--ws-url",
+        help="the WebSocket API's URL for the watchers (default: ws(s)://<url's host>/ws, the"
+        " local cloud's; in AWS the stack's WebSocketUrl output)",
+    )
+    parser.add_argument(
         "--measure-seconds",
         type=float,
         default=5.0,
         help="duration of each of the db_limit and reserve_path measurements",
+    )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="instead of the load: each function's cold start from the deployed package",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=7,
+        help="fresh interpreters per function for --cold-start (the median is reported)",
     )
 
 
@@ -47,6 +70,14 @@ def run(args: argparse.Namespace) -> int:
     from localcloud.bench.load import Target
     from localcloud.bench.report import format_table
     from localcloud.bench.runner import BenchOptions, BenchSetupError, LoadSetupError, run_bench
+
+    if args.cold_start:
+        from localcloud.bench import cold_start
+
+        if args.rounds < 1:
+            print("vendyz bench: --rounds must be at least 1", file=sys.stderr)
+            return 2
+        return cold_start.run(args.rounds)
 
     options = BenchOptions(
         url=args.url,
@@ -60,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         measure_seconds=args.measure_seconds,
         workers=args.workers,
         warmup=args.warmup,
+        watchers=args.watchers,
+        ws_url=args.ws_url,
     )
 
     try:

@@ -58,6 +58,7 @@ class Target:
 class LoadResult:
     statuses: list[int]  # per request, in request order; TRANSPORT_ERROR for no reply
     latencies_ms: list[float]  # per request, in request order (transport errors included)
+    finished_at: list[float]  # per request, the wall clock when its reply was read
     wall_seconds: float  # first send to last reply
     client_cpu_seconds: float  # CPU time of the client's thread during the load
     error_samples: list[str] = field(default_factory=list)  # the first few transport errors
@@ -161,6 +162,7 @@ async def _run_load(
     count = len(requests)
     statuses = [TRANSPORT_ERROR] * count
     latencies = [0.0] * count
+    finished_at = [0.0] * count
     errors: list[str] = []
     ssl_context = ssl.create_default_context() if target.scheme == "https" else None
     connections = [_Connection(target, ssl_context) for _ in range(min(concurrency, count))]
@@ -193,6 +195,7 @@ async def _run_load(
                     errors.append(f"request {i}: {exc!r}")
                 connection.close()
             latencies[i] = (perf_counter() - started) * 1000.0
+            finished_at[i] = time.time()
             if progress is not None:
                 progress.done += 1
 
@@ -214,7 +217,7 @@ async def _run_load(
         ticking.cancel()
         for connection in connections:
             connection.close()
-    return LoadResult(statuses, latencies, wall, cpu, errors)
+    return LoadResult(statuses, latencies, finished_at, wall, cpu, errors)
 
 
 def _run(coroutine_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:

@@ -191,6 +191,16 @@ def format_table(report: dict[str, Any]) -> str:
             ],
         ),
         (
+            "watchers (--watchers)",
+            [
+                ("watchers", "watchers"),
+                ("watchers_missed", "watchers_missed"),
+                ("push_lag_p50_ms", "push_lag_p50_ms"),
+                ("push_lag_p99_ms", "push_lag_p99_ms"),
+                ("pushes received", "pushes_received"),
+            ],
+        ),
+        (
             "reference points",
             [
                 ("db_limit_tps", "db_limit_tps"),

@@ -23,6 +23,7 @@ from localcloud.bench import database, report
 from localcloud.bench.api import BenchApi, BenchSetupError, Buyer, new_run_id
 from localcloud.bench.load import LoadResult, LoadSetupError, place_orders
 from localcloud.bench.progress import Progress
+from localcloud.bench.watchers import Watchers, summarize, websocket_url
 from localcloud.services import DataServiceUrls
 
 DEFAULT_ADMIN_EMAIL = "lead@vendyz.dev"
@@ -67,6 +68,8 @@ class BenchOptions:
     # Untimed orders for a product of their own first, so the timed load meets warm instances
     # (connections open) as a sale would; None: min(2 * concurrency, users), one per buyer.
     warmup: int | None = None
+    watchers: int = 0  # WebSocket clients watching the product during the load
+    ws_url: str | None = None  # None: the local cloud's ws://<host>/ws
 
     @property
     def warmup_orders(self) -> int:
@@ -84,6 +87,8 @@ class BenchOptions:
             raise ValueError("--quantity must be at most 100 (the API's limit)")
         if self.warmup is not None and self.warmup < 0:
             raise ValueError("--warmup must be 0 or more")
+        if self.watchers < 0:
+            raise ValueError("--watchers must be 0 or more")
         if self.measure_seconds <= 0:
             raise ValueError("--measure-seconds must be positive")
 
@@ -206,6 +211,11 @@ def _run_phases(
             concurrency=options.concurrency,
             quantity=options.quantity,
         )
+    ws_url = options.ws_url or websocket_url(base_url)
+    watchers = Watchers(ws_url, setup.product_id, options.watchers) if options.watchers else None
+    if watchers is not None:
+        _say(f"connecting {options.watchers} watchers to {ws_url}")
+        watchers.start()
     progress = Progress("orders", options.buyers, live=options.progress)
     load = place_orders(
         base_url,
@@ -227,6 +237,19 @@ def _run_phases(
             await api.aclose()
 
     final_stock, confirmed_readback, readback_method = asyncio.run(read_back_phase())
+    watched: dict[str, Any] = {}
+    if watchers is not None:
+        watch = watchers.finish(final_stock)
+        notes += [f"watchers: {e}" for e in watch.errors]
+        confirmed_at = [t for t, s in zip(load.finished_at, load.statuses, strict=True) if s == 201]
+        watched = summarize(
+            watch,
+            confirmed_at,
+            watchers=options.watchers,
+            stock=options.stock,
+            quantity=options.quantity,
+            final_stock=final_stock,
+        )
     if database_url and in_process:
         stored = database.stock_in_database(database_url, setup.product_id)
         if stored != final_stock:
@@ -293,6 +316,7 @@ def _run_phases(
         "client_cpu_ms_per_request": round(load.client_cpu_seconds * 1000 / options.buyers, 4),
         "client_cpu_share": round(load.client_cpu_seconds / load.wall_seconds, 3),
         "status_counts": report.status_counts(load.statuses),
+        **watched,
         "db_limit_tps": None if db_tps is None else round(db_tps, 1),
         "db_limit_method": db_measure.method if db_measure else None,
         "reserve_path_tps": None if path_tps is None else round(path_tps, 1),

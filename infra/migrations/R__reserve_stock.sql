@@ -1,5 +1,9 @@
 -- ReserveStock in one round trip while the product row is locked.
 --
+-- A repeatable migration: this file is the function's current definition. Edit it in place;
+-- the migrator re-applies it whenever its checksum changes. (A new signature or return type
+-- needs a DROP FUNCTION first: CREATE OR REPLACE cannot change those.)
+--
 -- A PL/pgSQL function rather than one CTE: after the row lock every statement here takes a
 -- fresh snapshot, so the per-user count sees reservations committed by the transaction that
 -- held the lock before us. A single CTE would judge the limit on its start-of-statement
