@@ -17,8 +17,9 @@ DEV_STAMP := $(VENV)/.installed-dev
 FRONTEND_STAMP := frontend/node_modules/.installed
 
 .PHONY: setup run test lint typecheck pytest bench proto sam-validate frontend-build clean
+.PHONY: frontend-test chromium deploy-frontend
 
-setup: $(DEV_STAMP) frontend-build
+setup: $(DEV_STAMP) frontend-build chromium
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -34,7 +35,8 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 
 frontend-build:
 	@if [ -f frontend/package.json ]; then \
-		if [ ! -f $(FRONTEND_STAMP) ] || [ frontend/package.json -nt $(FRONTEND_STAMP) ]; then \
+		if [ ! -f $(FRONTEND_STAMP) ] || [ frontend/package.json -nt $(FRONTEND_STAMP) ] \
+			|| [ frontend/package-lock.json -nt $(FRONTEND_STAMP) ]; then \
 			(cd frontend && npm install --no-audit --no-fund --silent) && touch $(FRONTEND_STAMP); \
 		fi; \
 		(cd frontend && npm run --silent build); \
@@ -43,7 +45,7 @@ frontend-build:
 run: $(RUN_STAMP) frontend-build
 	$(BIN)/vendyz up
 
-test: setup lint typecheck sam-validate pytest
+test: setup lint typecheck sam-validate frontend-test pytest
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -57,6 +59,29 @@ pytest: $(DEV_STAMP)
 
 bench: $(RUN_STAMP) frontend-build
 	$(BIN)/vendyz bench
+
+# -- The shop (frontend/): its unit tests, the browser its e2e tests drive, its deploy.
+# Playwright drives Debian's chromium; it must never download a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+CHROMIUM := $(or $(VENDYZ_CHROMIUM),/usr/bin/chromium)
+STACK ?= vendyz-dev
+
+frontend-test: frontend-build
+	cd frontend && npm run --silent test
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Chromium at $(CHROMIUM): sudo apt-get install chromium"; \
+		echo "(or point VENDYZ_CHROMIUM at another Chromium 156 binary)"; \
+	fi
+
+# Uploads frontend/dist and /config.json to the stack's shop bucket (after `sam deploy`).
+deploy-frontend: $(RUN_STAMP) frontend-build
+	$(BIN)/python infra/deploy_frontend.py --stack $(STACK)
 
 # Regenerate functions/vendyz/core/contracts from proto/ (commit the result).
 proto: $(DEV_STAMP)

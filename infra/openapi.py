@@ -22,12 +22,14 @@ SPEC_PATH = ROOT / "functions" / "vendyz" / "docs" / "openapi.json"
 def _service_apps() -> list[Any]:
     # Route declarations only: the service objects are never called while building the spec.
     from vendyz.auth.api import create_auth_app
+    from vendyz.health.api import create_health_app
     from vendyz.inventory.api import create_inventory_app
     from vendyz.orders.api import create_orders_app
 
     placeholder = cast(Any, None)
     return [
         create_auth_app(placeholder, placeholder),
+        create_health_app(placeholder, placeholder),
         create_inventory_app(placeholder, placeholder),
         create_orders_app(placeholder, placeholder),
     ]

@@ -22,6 +22,7 @@ from botocore.config import Config
 from psycopg.rows import dict_row
 
 from localcloud.cloud import CloudOptions, LocalCloud
+from localcloud.services import DataServices
 from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, login
 
 
@@ -87,3 +88,16 @@ def db(local_cloud: LocalCloud) -> Iterator[psycopg.Connection[dict[str, object]
 @pytest.fixture(scope="session")
 def admin_token(api: httpx.Client) -> str:
     return login(api, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def own_nats(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[tuple[DataServices, str]]:
+    """A NATS server of the test's own, with no stream yet, to break and mend freely (the
+    cloud's PostgreSQL and Redis are reused, so only NATS starts)."""
+    assert local_cloud.urls is not None
+    urls = local_cloud.urls
+    services = DataServices(
+        tmp_path, env={"DATABASE_URL": urls.database_url, "REDIS_URL": urls.redis_url}
+    )
+    yield services, services.start().nats_url
+    services.stop()

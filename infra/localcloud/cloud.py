@@ -22,6 +22,7 @@ from localcloud.provision import provision
 from localcloud.runtime import FunctionRuntime
 from localcloud.services import DataServices, DataServiceUrls
 from localcloud.template import LOCAL_REGION, AppTemplate, FunctionSpec, load_template
+from vendyz.core.jetstream import ensure_stream  # type: ignore[import-not-found,unused-ignore]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +79,7 @@ class LocalCloud:
         self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
         self._scheduler: threading.Thread | None = None
+        self._paused_schedules: set[str] = set()
         self.base_url = ""
 
     @property
@@ -105,6 +107,7 @@ class LocalCloud:
         try:
             self.urls = self.services.start()
             self.aws_services.start(self.secrets)
+            ensure_stream(self.urls.nats_url)
             parameters = self._parameters(self.urls)
             self.template = load_template(self.options.template_path, parameters)
             environments = self.environments = {
@@ -176,6 +179,10 @@ class LocalCloud:
         environment = dict(spec.environment) | self.secrets.aws_environment()
         environment.update(LOCAL_OVERRIDES)
         environment.update(self.aws_services.function_environment())
+        if self.options.schedule_seconds > 0:
+            # Heartbeats run at the local schedule's pace, so "up" is judged by it.
+            heartbeat = min(60.0, self.options.schedule_seconds)
+            environment["HEARTBEAT_INTERVAL_SECONDS"] = f"{heartbeat:g}"
         for name in ("AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
             if self.env.get(name):
                 environment[name] = self.env[name]
@@ -245,6 +252,8 @@ class LocalCloud:
             while not self._stop_schedules.is_set():
                 now = time.monotonic()
                 for schedule in schedules:
+                    if schedule.name in self._paused_schedules:
+                        continue
                     if now >= next_run[schedule.name]:
                         interval = min(schedule.rate_seconds, self.options.schedule_seconds)
                         next_run[schedule.name] = now + interval
@@ -253,6 +262,17 @@ class LocalCloud:
 
         self._scheduler = threading.Thread(target=run, name="localcloud-schedules", daemon=True)
         self._scheduler.start()
+
+    def pause_schedule(self, name: str) -> None:
+        """Stop firing one schedule ("AuthFunction.Heartbeat"), as disabling its EventBridge
+        rule would; for tests of what happens when a function's schedule stops."""
+        assert self.template is not None
+        if name not in {s.name for s in self.template.schedules}:
+            raise KeyError(f"no schedule {name!r} in the template")
+        self._paused_schedules.add(name)
+
+    def resume_schedule(self, name: str) -> None:
+        self._paused_schedules.discard(name)
 
     def stop(self) -> None:
         self._stop_schedules.set()

@@ -16,7 +16,7 @@ from localcloud.invoke_api import INVOKE_PATH, InvokeApi
 from localcloud.local_secrets import LocalSecrets
 from localcloud.responses import HttpResponse, Receive, Scope, Send
 from localcloud.runtime import FunctionRuntime
-from localcloud.static_files import StaticFiles
+from localcloud.static_files import StaticFiles, request_host
 from localcloud.template import AppTemplate
 from localcloud.websocket_api import IDLE_TIMEOUT_SECONDS, WORKER_TAG_BYTES, WebSocketApi
 
@@ -116,4 +116,4 @@ class Gateway:
             return await self.http_api.handle(scope, body)
         if self.connections_api is not None and self.connections_api.serves(path):
             return await self.connections_api.handle(scope, body)
-        return self.static_files.get(path)
+        return self.static_files.get(path, request_host(scope))

@@ -104,6 +104,7 @@ class DataServices:
         self._pids_dir = self._dir / "pids"
         self._logs_dir = self._dir / "logs"
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._tcp_servers: dict[str, _TcpServer] = {}
         self._socket_dir: Path | None = None
         self._lock_fd: int | None = None
 
@@ -138,6 +139,7 @@ class DataServices:
     def stop(self) -> None:
         """Fast-shutdown every server we started, SIGKILL after STOP_TIMEOUT_S; safe to repeat."""
         children, self._children = self._children, {}
+        self._tcp_servers = {}
         for name, process in children.items():
             if process.poll() is None:
                 process.send_signal(_KINDS[name].stop_signal)
@@ -159,6 +161,23 @@ class DataServices:
             self._lock_fd = None
         atexit.unregister(self.stop)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL one of our TCP servers ("valkey", "nats"), as a crash would; for tests of
+        an outage. `revive` starts it again."""
+        if name not in self._tcp_servers:
+            raise KeyError(f"{name} is not a TCP server this started")
+        process = self._children[name]
+        process.kill()
+        process.wait()
+
+    def revive(self, name: str) -> None:
+        """Start a killed server again on its port and data, as its supervisor would (unless
+        it runs already), and return once it answers."""
+        server = self._tcp_servers[name]
+        if self._children[name].poll() is not None:
+            self._spawn(name, server.argv(server.port))
+        self._wait_ready(name, lambda: server.probe(server.port))
+
     def _start(self, given: Mapping[str, str]) -> DataServiceUrls:
         for path in (self._pids_dir, self._logs_dir):
             path.mkdir(parents=True, exist_ok=True)
@@ -174,6 +193,7 @@ class DataServices:
         for server in tcp_servers:
             (self._dir / server.name).mkdir(exist_ok=True)
             self._spawn_tcp(server)
+            self._tcp_servers[server.name] = server
         database_url = given["DATABASE_URL"] or self._start_postgres()
         for server in tcp_servers:
             self._await_tcp(server)
@@ -305,7 +325,7 @@ class DataServices:
             *("-h", ""),  # listen_addresses='': Unix socket only
             *("-k", str(self._socket_dir)),
             # Each function instance is a process with a pool of its own: room for one
-            # connection per reserved instance (244), and as many more for the tools.
+            # connection per reserved instance (249), and as many more for the tools.
             *("-c", "max_connections=400", "-c", "shared_buffers=128MB"),
             # A commit does not wait for its WAL to reach the disk. The local cloud's data is
             # disposable, and PostgreSQL stays consistent after a crash (an OS crash may only

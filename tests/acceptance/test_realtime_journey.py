@@ -3,9 +3,7 @@
 change. The WebSocket URL is VENDYZ_WS_URL (in AWS the WebSocket API has its own host), by
 default the base URL's `/ws` (the local cloud's).
 
-The pushes (health, stock) come from the NATS bridge: the tests that need it are marked
-`needs_bridge` and show as skipped, never as passed, until the bridge is merged (then delete
-that mark).
+The pushes (health, stock) come from the NATS bridge.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.acceptance.journey import Shopper, data, new_product
-
-needs_bridge = pytest.mark.skip(reason="enable once the bridge branch is merged (delete this)")
 
 WAIT_SECONDS = 15.0
 
@@ -51,7 +47,6 @@ def next_of_type(connection: ClientConnection, kind: str) -> dict[str, Any]:
     raise AssertionError(f"no {kind!r} message within {WAIT_SECONDS:.0f} s")
 
 
-@needs_bridge
 def test_a_watcher_gets_health_on_connect(live: ClientConnection) -> None:
     # GIVEN an anonymous connection  WHEN it opens
     health = next_of_type(live, "health")
@@ -79,7 +74,6 @@ def test_subscribe_and_ping_are_answered(live: ClientConnection) -> None:
     assert next_of_type(live, "pong") == {"type": "pong"}
 
 
-@needs_bridge
 def test_a_subscriber_sees_the_stock_change(
     live: ClientConnection, client: httpx.Client, admin: Shopper
 ) -> None:

@@ -1,95 +1,164 @@
-"""The outbox: committed changes always reach NATS (at least once), rolled-back ones never."""
+"""The outbox and JetStream: a committed change's event is in the stream, once, and marked sent
+before `publish` returns; what JetStream did not ack is relayed later; nothing uncommitted
+is ever published.
+
+The outbox here is a table of its own (schema events_test), so the local cloud's scheduled
+relay never touches these rows.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import nats
 import pytest
 from psycopg_pool import ConnectionPool
 
 from localcloud.cloud import LocalCloud
+from localcloud.services import DataServices
+from tests.stream import fresh_subject, stored_ids
 from vendyz.core.db import Connection, UnitOfWork, create_pool
-from vendyz.core.events import EventPublisher, Receipt, new_event
+from vendyz.core.events import Event, EventPublisher, new_event
+from vendyz.core.jetstream import STREAM, ensure_stream
 from vendyz.core.outbox import Outbox
+
+SCHEMA = "events_test"
+Publishers = Callable[[str], EventPublisher]
 
 
 @pytest.fixture
 def pool(local_cloud: LocalCloud) -> Iterator[ConnectionPool[Connection]]:
     assert local_cloud.urls is not None
-    pool = create_pool(local_cloud.urls.database_url, max_size=2, name="outbox-test")
+    pool = create_pool(local_cloud.urls.database_url, max_size=4, name="outbox-test")
+    with pool.connection() as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.outbox (LIKE inventory.outbox INCLUDING ALL)"
+        )
     yield pool
     pool.close()
 
 
-def unsent(pool: ConnectionPool[Connection], event_id: str) -> bool:
-    with pool.connection() as conn:
-        row = conn.execute(
-            "SELECT published_at IS NULL AS unsent FROM inventory.outbox WHERE event_id = %s",
-            (event_id,),
-        ).fetchone()
-    assert row is not None
-    return bool(row["unsent"])
-
-
-async def watch_event_ids(nats_url: str, received: list[str]) -> Any:
-    """A subscriber to inventory.updated that appends each event's id to `received`; it sees
-    everything published after this returns."""
-    client = await nats.connect(nats_url)
-
-    async def record(msg: Any) -> None:
-        received.append(json.loads(msg.data)["eventId"])
-
-    await client.subscribe("inventory.updated", cb=record)
-    await client.flush()
-    return client
-
-
-def test_an_event_nats_did_not_take_is_relayed_later(
-    local_cloud: LocalCloud, pool: ConnectionPool[Connection]
-) -> None:
+@pytest.fixture
+def nats_url(local_cloud: LocalCloud) -> str:
     assert local_cloud.urls is not None
-    # GIVEN a committed change whose publish failed (NATS unreachable from this instance)
-    unreachable = Outbox(
-        "inventory", pool, EventPublisher("nats://127.0.0.1:9", timeout_seconds=0.5)
-    )
-    with UnitOfWork(pool) as uow:
-        event = unreachable.add(uow.conn, "inventory.updated", {"productId": "relay-me"})
-        uow.commit()
-    unreachable.publish([event])
-    assert unsent(pool, event.event_id)
-    # WHEN the relay runs with NATS back
-    received: list[dict[str, Any]] = []
+    return local_cloud.urls.nats_url
 
-    async def relay_and_watch() -> None:
-        client = await nats.connect(local_cloud.urls.nats_url)  # type: ignore[union-attr]
 
-        async def record(msg: Any) -> None:
-            received.append(json.loads(msg.data))
+@pytest.fixture
+def publishers() -> Iterator[Publishers]:
+    """Publishers to a NATS URL, closed after the test."""
+    made: list[EventPublisher] = []
 
-        await client.subscribe("inventory.updated", cb=record)
-        await client.flush()
-        healthy = Outbox("inventory", pool, EventPublisher(local_cloud.urls.nats_url))  # type: ignore[union-attr]
-        relayed = await asyncio.to_thread(healthy.relay, older_than_seconds=0)
-        again = await asyncio.to_thread(healthy.relay, older_than_seconds=0)
-        await asyncio.sleep(0.3)
-        await client.drain()
-        assert relayed >= 1
-        assert again == 0
+    def publisher(url: str) -> EventPublisher:
+        made.append(EventPublisher(url))
+        return made[-1]
 
-    asyncio.run(relay_and_watch())
-    # THEN the event arrived, with its id, and is marked sent
-    assert [e for e in received if e["eventId"] == event.event_id]
-    assert not unsent(pool, event.event_id)
+    yield publisher
+    for publisher in made:
+        publisher.close()
+
+
+def commit_events(
+    pool: ConnectionPool[Connection], outbox: Outbox, subject: str, n: int
+) -> list[Event]:
+    events = []
+    for i in range(n):
+        with UnitOfWork(pool) as uow:
+            events.append(outbox.add(uow.conn, subject, {"productId": f"p-{i}"}))
+            uow.commit()
+    return events
+
+
+def unsent(pool: ConnectionPool[Connection], events: list[Event]) -> set[str]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            f"SELECT event_id::text FROM {SCHEMA}.outbox"
+            " WHERE published_at IS NULL AND event_id = ANY(%s)",
+            ([e.event_id for e in events],),
+        ).fetchall()
+    return {r["event_id"] for r in rows}
+
+
+def ids(events: list[Event]) -> set[str]:
+    return {e.event_id for e in events}
+
+
+def assert_each_sent_once(
+    pool: ConnectionPool[Connection], nats_url: str, subject: str, events: list[Event]
+) -> None:
+    """Every event's row is marked sent, and the stream holds each event exactly once."""
+    assert unsent(pool, events) == set()
+    assert stored_ids(nats_url, subject) == dict.fromkeys(ids(events), 1)
+
+
+def test_publish_returns_with_the_event_in_the_stream_and_its_row_marked_sent(
+    pool: ConnectionPool[Connection], nats_url: str, publishers: Publishers
+) -> None:
+    # GIVEN two committed changes on a subject of the stream
+    publisher = publishers(nats_url)
+    outbox = Outbox(SCHEMA, pool, publisher)
+    subject = fresh_subject()
+    events = commit_events(pool, outbox, subject, 2)
+    # WHEN they are published (as a request does before it answers)
+    sent = outbox.publish(events)
+    # THEN, with nothing left running, both are acked, in the stream once and marked sent
+    assert set(sent) == ids(events)
+    assert_each_sent_once(pool, nats_url, subject, events)
+
+
+def test_a_consumer_that_was_down_catches_up(nats_url: str, publishers: Publishers) -> None:
+    publisher = publishers(nats_url)
+    subject = fresh_subject()
+    durable = f"catch-up-{subject.rsplit('-', 1)[1]}"
+
+    async def consume(count: int) -> list[str]:
+        client = await nats.connect(nats_url)
+        js = client.jetstream()
+        subscription = await js.pull_subscribe(subject, durable=durable, stream=STREAM)
+        messages = await subscription.fetch(count, timeout=5)
+        for message in messages:
+            await message.ack()
+        await client.close()  # the consumer goes down; its durable state stays on the server
+        return [json.loads(m.data)["eventId"] for m in messages]
+
+    # GIVEN an event published while no consumer exists at all
+    first = new_event(subject, {"n": 1})
+    assert publisher.publish([first]) == [first.event_id]
+    # WHEN a durable consumer starts later, reads it, then goes down, and more is published
+    assert asyncio.run(consume(1)) == [first.event_id]
+    later = [new_event(subject, {"n": 2}), new_event(subject, {"n": 3})]
+    assert publisher.publish(later) == [e.event_id for e in later]
+    # THEN, back up, the consumer gets exactly what it missed, in order
+    assert asyncio.run(consume(2)) == [e.event_id for e in later]
+
+
+def test_a_republish_inside_the_duplicate_window_is_stored_once(
+    pool: ConnectionPool[Connection], nats_url: str, publishers: Publishers
+) -> None:
+    publisher = publishers(nats_url)
+    outbox = Outbox(SCHEMA, pool, publisher)
+    subject = fresh_subject()
+    # GIVEN an event published and marked sent, and then its mark lost (a crash after the ack)
+    (event,) = commit_events(pool, outbox, subject, 1)
+    assert outbox.publish([event]) == [event.event_id]
+    with pool.connection() as conn:
+        conn.execute(
+            f"UPDATE {SCHEMA}.outbox SET published_at = NULL WHERE event_id = %s",
+            (event.event_id,),
+        )
+    # WHEN the relay publishes it again, and a publisher sends it once more
+    assert outbox.relay(older_than_seconds=0) >= 1
+    assert publisher.publish([event]) == [event.event_id]  # acked: JetStream holds it
+    # THEN the stream holds it once, and the row is marked sent
+    assert_each_sent_once(pool, nats_url, subject, [event])
 
 
 def test_a_rolled_back_change_leaves_no_event(pool: ConnectionPool[Connection]) -> None:
-    outbox = Outbox("inventory", pool, EventPublisher("nats://127.0.0.1:9", timeout_seconds=0.5))
+    outbox = Outbox(SCHEMA, pool, EventPublisher("nats://127.0.0.1:9", timeout_seconds=0.5))
     written: list[str] = []
 
     def failing_change() -> None:
@@ -107,174 +176,94 @@ def test_a_rolled_back_change_leaves_no_event(pool: ConnectionPool[Connection]) 
         forgotten = outbox.add(uow.conn, "inventory.updated", {"productId": "never"})
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT count(*) AS n FROM inventory.outbox WHERE event_id = ANY(%s)",
+            f"SELECT count(*) AS n FROM {SCHEMA}.outbox WHERE event_id = ANY(%s)",
             ([*written, forgotten.event_id],),
         ).fetchone()
     assert rows == {"n": 0}
 
 
-def test_a_published_event_is_marked_sent_soon_after(
-    local_cloud: LocalCloud, pool: ConnectionPool[Connection]
+def test_without_the_stream_rows_stay_unsent_and_the_relay_sends_them_once_it_exists(
+    pool: ConnectionPool[Connection],
+    own_nats: tuple[DataServices, str],
+    publishers: Publishers,
 ) -> None:
-    assert local_cloud.urls is not None
-    outbox = Outbox("inventory", pool, EventPublisher(local_cloud.urls.nats_url))
-    # GIVEN a committed change
-    with UnitOfWork(pool) as uow:
-        event = outbox.add(uow.conn, "inventory.updated", {"productId": "mark-me"})
-        uow.commit()
-    # WHEN it is published
-    outbox.publish([event])
-    # THEN its row is marked sent within moments (in a batch, off the request path), so the
-    # relay will not publish it again
-    deadline = time.monotonic() + 5
-    while unsent(pool, event.event_id) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not unsent(pool, event.event_id)
+    _, url = own_nats
+    publisher = publishers(url)
+    outbox = Outbox(SCHEMA, pool, publisher)
+    subject = fresh_subject()
+    # GIVEN a NATS server that is up but has no stream yet
+    events = commit_events(pool, outbox, subject, 3)
+    # WHEN the committed events are published
+    sent = outbox.publish(events)
+    # THEN nothing acked them, so nothing is marked sent
+    assert sent == []
+    assert unsent(pool, events) == ids(events)
+    # AND once the stream exists, the relay sends each of them, once
+    ensure_stream(url)
+    assert outbox.relay(older_than_seconds=0) >= 3
+    assert_each_sent_once(pool, url, subject, events)
 
 
-def test_publishing_does_not_wait_and_confirm_reports_what_nats_holds(
-    local_cloud: LocalCloud,
+def test_killing_nats_loses_no_committed_event(
+    pool: ConnectionPool[Connection],
+    own_nats: tuple[DataServices, str],
+    publishers: Publishers,
 ) -> None:
-    assert local_cloud.urls is not None
-    nats_url = local_cloud.urls.nats_url
-    publisher = EventPublisher(nats_url)
-    received: list[str] = []
-
-    async def publish_and_watch() -> tuple[list[Receipt], list[Receipt]]:
-        client = await watch_event_ids(nats_url, received)
-        # GIVEN two events written to NATS without waiting for it
-        first = publisher.publish([new_event("inventory.updated", {"productId": "a"})])
-        second = publisher.publish([new_event("inventory.updated", {"productId": "b"})])
-        assert first is not None
-        assert second is not None
-        # WHEN their receipts are confirmed
-        confirmed = await asyncio.to_thread(publisher.confirm, [first, second])
-        await asyncio.sleep(0.3)
-        await client.drain()
-        return [first, second], confirmed
-
-    receipts, confirmed = asyncio.run(publish_and_watch())
-    publisher.close()
-    # THEN both are confirmed and a subscriber got both
-    assert confirmed == receipts
-    assert sorted(received) == sorted(i for r in receipts for i in r.event_ids)
-
-
-def test_events_on_a_broken_connection_are_not_confirmed(local_cloud: LocalCloud) -> None:
-    assert local_cloud.urls is not None
-    publisher = EventPublisher(local_cloud.urls.nats_url)
-    # GIVEN an event written on a connection that then breaks before the server's answer
-    lost = publisher.publish([new_event("inventory.updated", {"productId": "lost"})])
-    assert lost is not None
-    lost.connection.close()
-    # WHEN it is confirmed  THEN it is not (its outbox row stays for the relay)
-    assert publisher.confirm([lost]) == []
-    # AND the next publish opens a fresh connection and is confirmed
-    fresh = publisher.publish([new_event("inventory.updated", {"productId": "fresh"})])
-    assert fresh is not None
-    assert fresh.connection is not lost.connection
-    assert publisher.confirm([fresh]) == [fresh]
-    publisher.close()
+    services, url = own_nats
+    ensure_stream(url)
+    publisher = publishers(url)
+    outbox = Outbox(SCHEMA, pool, publisher)
+    subject = fresh_subject()
+    # GIVEN events published while NATS is up
+    before = commit_events(pool, outbox, subject, 5)
+    assert set(outbox.publish(before)) == ids(before)
+    # WHEN NATS is killed, more changes commit meanwhile, and it comes back
+    services.kill("nats")
+    during = commit_events(pool, outbox, subject, 5)
+    assert outbox.publish(during) == []
+    services.revive("nats")
+    after = commit_events(pool, outbox, subject, 5)
+    assert set(outbox.publish(after)) == ids(after)  # the publisher reconnects by itself
+    # AND the relay runs
+    relayed = 0
+    while unsent(pool, before + during + after) and relayed < 10:
+        outbox.relay(older_than_seconds=0)
+        relayed += 1
+    # THEN every committed event is marked sent and in the stream exactly once
+    assert_each_sent_once(pool, url, subject, before + during + after)
 
 
-def test_publishes_from_many_instances_at_once_all_reach_nats(local_cloud: LocalCloud) -> None:
-    assert local_cloud.urls is not None
-    nats_url = local_cloud.urls.nats_url
-    publisher = EventPublisher(nats_url)
-    received: list[str] = []
-
-    def instance(name: str, receipts: list[Receipt | None]) -> None:
-        for n in range(25):
-            event = new_event("inventory.updated", {"productId": f"{name}-{n}"})
-            receipts.append(publisher.publish([event]))
-
-    async def publish_and_watch() -> list[Receipt | None]:
-        client = await watch_event_ids(nats_url, received)
-        # GIVEN 8 instances (threads, as the local cloud runs them) sharing one publisher
-        receipts: list[Receipt | None] = []
-        threads = [threading.Thread(target=instance, args=(f"i{i}", receipts)) for i in range(8)]
-        # WHEN they publish 25 events each, all at once
-        for thread in threads:
-            thread.start()
-        await asyncio.to_thread(lambda: [t.join() for t in threads])
-        await asyncio.sleep(0.3)
-        await client.drain()
-        return receipts
-
-    receipts = asyncio.run(publish_and_watch())
-    published = [r for r in receipts if r is not None]
-    # THEN every publish was taken and confirmed, and a subscriber got every event once
-    assert len(published) == 200
-    assert publisher.confirm(published) == published
-    assert sorted(received) == sorted(i for r in published for i in r.event_ids)
-    publisher.close()
-
-
-def test_a_burst_of_committed_changes_reaches_nats_and_is_marked_sent(
-    local_cloud: LocalCloud, pool: ConnectionPool[Connection]
+def test_many_threads_sharing_a_publisher_each_get_their_acks(
+    nats_url: str, publishers: Publishers
 ) -> None:
-    assert local_cloud.urls is not None
-    nats_url = local_cloud.urls.nats_url
-    outbox = Outbox("inventory", pool, EventPublisher(nats_url))
-    received: list[str] = []
-    written: list[str] = []
+    publisher = publishers(nats_url)
+    subject = fresh_subject()
+    acked: list[str] = []
+    published: list[str] = []
 
     def instance(name: str) -> None:
-        for n in range(10):
-            with UnitOfWork(pool) as uow:
-                event = outbox.add(uow.conn, "inventory.updated", {"productId": f"{name}-{n}"})
-                uow.commit()
-            written.append(event.event_id)
-            outbox.publish([event])
+        for n in range(25):
+            event = new_event(subject, {"productId": f"{name}-{n}"})
+            published.append(event.event_id)
+            acked.extend(publisher.publish([event]))
 
-    async def publish_and_watch() -> None:
-        client = await watch_event_ids(nats_url, received)
-        # GIVEN 4 instances (threads) sharing one outbox
-        threads = [threading.Thread(target=instance, args=(f"b{i}",)) for i in range(4)]
-        # WHEN each commits and publishes 10 changes as fast as it can
-        for thread in threads:
-            thread.start()
-        await asyncio.to_thread(lambda: [t.join() for t in threads])
-        deadline = time.monotonic() + 5
-        while not set(written) <= set(received) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        await client.drain()
-
-    asyncio.run(publish_and_watch())
-    # THEN a subscriber got every event, and each row is marked sent within moments
-    assert len(written) == 40
-    assert set(written) <= set(received)
-    deadline = time.monotonic() + 5
-    while any(unsent(pool, e) for e in written) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [e for e in written if unsent(pool, e)]
+    # GIVEN 8 instances (threads, as the local cloud runs them) sharing one publisher
+    threads = [threading.Thread(target=instance, args=(f"i{i}",)) for i in range(8)]
+    # WHEN they publish 25 events each, all at once
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN each publish got its own event's ack, and the stream holds every event once
+    assert sorted(acked) == sorted(published)
+    assert stored_ids(nats_url, subject) == dict.fromkeys(published, 1)
 
 
-def test_a_lone_event_is_written_before_publish_returns(
-    local_cloud: LocalCloud, pool: ConnectionPool[Connection]
+def test_a_subject_outside_the_stream_is_not_counted_as_published(
+    nats_url: str, publishers: Publishers
 ) -> None:
-    assert local_cloud.urls is not None
-    nats_url = local_cloud.urls.nats_url
-    publisher = EventPublisher(nats_url)
-    outbox = Outbox("inventory", pool, publisher)
-    received: list[str] = []
-
-    async def publish_and_watch() -> str:
-        client = await watch_event_ids(nats_url, received)
-        # GIVEN an outbox that has published nothing yet (a quiet spell, as in a deployed
-        # instance that Lambda freezes once it answers)
-        with UnitOfWork(pool) as uow:
-            event = outbox.add(uow.conn, "inventory.updated", {"productId": "lone"})
-            uow.commit()
-        # WHEN it publishes one event
-        outbox.publish([event])
-        # THEN the event is on the wire already: a round trip on the same connection, right
-        # after, finds NATS holding it (it did not wait for the next batch)
-        assert await asyncio.to_thread(publisher.publish_confirmed, [])
-        await client.flush()
-        await asyncio.sleep(0.01)
-        await client.drain()
-        return event.event_id
-
-    event_id = asyncio.run(publish_and_watch())
-    assert event_id in received
+    publisher = publishers(nats_url)
+    # GIVEN an event on a subject no stream captures
+    stray = new_event("nowhere.test", {"productId": "x"})
+    # WHEN it is published  THEN no PubAck comes (NATS answers "no responders"), so it is unsent
+    assert publisher.publish([stray]) == []

@@ -55,6 +55,19 @@ def test_swagger_and_its_spec_are_also_where_the_original_served_them(base_url: 
     assert spec.json() == httpx.get(f"{base_url}/api/v1/openapi.json").json()
 
 
+def test_the_product_list_carries_the_servers_clock(api: httpx.Client) -> None:
+    # GIVEN a shop that times sale windows by the server's clock, not the browser's
+    # WHEN it lists the products
+    before = time.time() * 1000
+    reply = api.get("/products")
+    after = time.time() * 1000
+    # THEN the reply says the server's time (ms since the epoch) when it answered; this
+    # machine's clock is the server's, so it lies between the two readings
+    server_time = reply.json()["data"]["serverTime"]
+    assert isinstance(server_time, int)
+    assert before - 1 <= server_time <= after + 1
+
+
 def test_pages_do_not_overlap(api: httpx.Client) -> None:
     first = api.get("/products", params={"page": 1, "limit": 2}).json()["data"]["items"]
     second = api.get("/products", params={"page": 2, "limit": 2}).json()["data"]["items"]

@@ -127,7 +127,12 @@ EVENTS: list[Message] = [
         reason="OUT_OF_STOCK",
         occurred_at="2025-01-31T12:00:02Z",
     ),
-    events_pb2.HealthPing(event_id="e4", service="inventory", occurred_at="2025-01-31T12:00:03Z"),
+    events_pb2.HealthPing(
+        event_id="e4",
+        service="inventory",
+        occurred_at="2025-01-31T12:00:03Z",
+        checks=events_pb2.HealthPing.Checks(postgres=True, redis=True, nats=False),
+    ),
 ]
 
 

@@ -822,6 +822,7 @@ TEMPLATE_HANDLERS = {
     "AuthFunction": "vendyz.auth.handler.handler",
     "InventoryFunction": "vendyz.inventory.handler.handler",
     "OrdersFunction": "vendyz.orders.handler.handler",
+    "HealthFunction": "vendyz.health.handler.handler",
     "DocsFunction": "vendyz.docs.handler.handler",
     "RealtimeFunction": "vendyz.realtime.handler.handler",
 }
@@ -833,12 +834,14 @@ AUTHORIZED_ROUTES = {
     "POST /api/v1/orders",
     "GET /api/v1/orders",
     "GET /api/v1/orders/{id}",
+    "POST /api/v1/health/ping",
 }
 PUBLIC_ROUTES = {
     "POST /api/v1/auth/register",
     "POST /api/v1/auth/login",
     "GET /api/v1/products",
     "GET /api/v1/products/{id}",
+    "GET /api/v1/health",
     "GET /api/v1/docs",
     "GET /api/v1/openapi.json",
     "GET /docs",

@@ -41,6 +41,8 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("POST", "/api/v1/orders", "OrdersFunction", True),
     ("GET", "/api/v1/orders", "OrdersFunction", True),
     ("GET", "/api/v1/orders/{id}", "OrdersFunction", True),
+    ("GET", "/api/v1/health", "HealthFunction", False),
+    ("POST", "/api/v1/health/ping", "HealthFunction", True),
     ("GET", "/api/v1/docs", "DocsFunction", False),
     ("GET", "/api/v1/openapi.json", "DocsFunction", False),
     ("GET", "/docs", "DocsFunction", False),
@@ -53,6 +55,7 @@ HANDLERS: dict[str, str] = {
     "AuthFunction": "vendyz.auth.handler.handler",
     "InventoryFunction": "vendyz.inventory.handler.handler",
     "OrdersFunction": "vendyz.orders.handler.handler",
+    "HealthFunction": "vendyz.health.handler.handler",
     "DocsFunction": "vendyz.docs.handler.handler",
     "RealtimeFunction": "vendyz.realtime.handler.handler",
 }
@@ -64,6 +67,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "AuthorizerFunction": 64,
     "InventoryFunction": 80,
     "OrdersFunction": 72,
+    "HealthFunction": 4,
     "DocsFunction": 4,
     "RealtimeFunction": 8,
 }
@@ -348,6 +352,7 @@ def test_every_function_gets_the_shared_environment(translated: Template) -> Non
         assert variables["LAMBDA_ENDPOINT_URL"] == {"Ref": "LambdaEndpointUrl"}, name
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Vendyz", name
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO", name
+        assert variables["HEARTBEAT_INTERVAL_SECONDS"] == "60", name
 
 
 def test_orders_may_invoke_inventory_and_nothing_else_may(translated: Template) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from psycopg_pool import ConnectionPool
@@ -24,8 +25,8 @@ class Instance:
     publisher: EventPublisher
     pool: ConnectionPool[Connection]
 
-    def heartbeat(self) -> dict[str, str]:
-        return beat(self.service, self.cache, self.publisher)
+    def heartbeat(self) -> dict[str, Any]:
+        return beat(self.service, self.pool, self.cache, self.publisher)
 
 
 def open_instance(service: str) -> Instance:

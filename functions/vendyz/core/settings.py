@@ -36,6 +36,11 @@ class Settings(BaseModel):
         default="InventoryFunction", alias="INVENTORY_FUNCTION_NAME"
     )
     rpc_timeout_seconds: float = Field(default=3.0, alias="RPC_TIMEOUT_SECONDS", gt=0)
+    # How often each service's heartbeat runs (its schedule); a service is up when seen
+    # within 2.5 of these.
+    heartbeat_interval_seconds: float = Field(
+        default=60.0, alias="HEARTBEAT_INTERVAL_SECONDS", gt=0
+    )
     db_pool_max_size: int = Field(default=8, alias="DB_POOL_MAX_SIZE", gt=0)
     auth_seed_email: str = Field(default="lead@vendyz.dev", alias="AUTH_SEED_EMAIL")
     auth_seed_password: SecretStr = Field(

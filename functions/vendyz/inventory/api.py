@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
@@ -46,6 +47,10 @@ class ProductPage(BaseModel):
     page: int
     limit: int
     total: int
+    serverTime: int = Field(
+        description="The server's clock when it answered, ms since the epoch: clients time "
+        "sale windows by it, not by their own clock"
+    )
 
 
 class ProductChanged(BaseModel):
@@ -124,7 +129,15 @@ def create_inventory_app(service: InventoryService, revocations: RevocationList)
         """The sale's products, by name unless `sort` says otherwise, `limit` per page (at
         most 50)."""
         items, total = service.list_products(page=page, limit=limit, sort=sort)
-        return envelope({"items": items, "page": page, "limit": limit, "total": total})
+        return envelope(
+            {
+                "items": items,
+                "page": page,
+                "limit": limit,
+                "total": total,
+                "serverTime": int(time.time() * 1000),
+            }
+        )
 
     @router.get(
         "/products/{id}",

@@ -15,14 +15,11 @@ from psycopg_pool import ConnectionPool
 from vendyz.core.db import Connection, Row, UnitOfWork
 from vendyz.core.errors import NotFound
 from vendyz.core.events import Event, EventPublisher
-from vendyz.core.invalidation import CoalescedInvalidation
 from vendyz.core.markers import SOLD_OUT_TTL_SECONDS, sold_out_key
 from vendyz.core.outbox import Outbox
 from vendyz.inventory import store
 
 PRODUCT_CACHE_SECONDS = 60
-# A burst of reservations drops the product's cached views once per this interval.
-RESERVATION_INVALIDATION_SECONDS = 0.05
 _LIST_VERSION_KEY = "products:version"
 # The design's demo sale (the template's DemoProducts resource; on in the local cloud).
 DEMO_PRODUCTS = [
@@ -80,9 +77,6 @@ class InventoryService:
         self._pool = pool
         self._cache = cache
         self._outbox = Outbox("inventory", pool, publisher)
-        self._invalidation = CoalescedInvalidation(
-            cache, interval_seconds=RESERVATION_INVALIDATION_SECONDS
-        )
 
     # -- reads (cached) -----------------------------------------------------------------------
     def list_products(
@@ -134,7 +128,7 @@ class InventoryService:
                 {"productId": row["product_id"], "name": row["name"], "stock": row["stock"]},
             )
             uow.commit()
-        self._after_change(row["product_id"], row["stock"], [event])
+        self._after_change(row["product_id"], [event], sold_out=row["stock"] == 0)
         return _public(row)
 
     def seed_demo_products(self) -> dict[str, str]:
@@ -157,7 +151,7 @@ class InventoryService:
                 {"productId": product_id, "name": row["name"], "stock": stock},
             )
             uow.commit()
-        self._after_change(product_id, stock, [event])
+        self._after_change(product_id, [event], sold_out=stock == 0)
         return _public(row)
 
     def reserve_stock(
@@ -172,12 +166,10 @@ class InventoryService:
             )
         if row["event_id"] is not None:
             event = Event(str(row["event_id"]), "inventory.reserved", row["event_payload"])
-            if row["remaining_stock"] == 0:
-                self._after_change(product_id, 0, [event])
-            else:
-                # Stock left: no marker to set, and the views may follow a moment later.
-                self._outbox.publish([event])
-                self._invalidation.invalidate([_product_key(product_id)], [_LIST_VERSION_KEY])
+            # A reservation never brings stock back: it sets the marker at most, so it cannot
+            # clear one that a concurrent sale of the last unit just set.
+            sold_out = True if row["remaining_stock"] == 0 else None
+            self._after_change(product_id, [event], sold_out=sold_out)
         elif row["reason"] == "OUT_OF_STOCK" and row["remaining_stock"] == 0:
             self._cache.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
         return Reservation(
@@ -188,15 +180,17 @@ class InventoryService:
             replayed=row["replayed"],
         )
 
-    def _after_change(self, product_id: str, stock: int, events: list[Event]) -> None:
-        """After commit: publish the events, refresh the cache, keep the sold-out marker."""
+    def _after_change(self, product_id: str, events: list[Event], *, sold_out: bool | None) -> None:
+        """After commit, before the reply: publish the events, then drop the product's cached
+        views and set (True), clear (False) or leave (None) the sold-out marker, in one Redis
+        round trip."""
         self._outbox.publish(events)
         pipe = self._cache.pipeline(transaction=False)
         pipe.delete(_product_key(product_id))
         pipe.incr(_LIST_VERSION_KEY)
-        if stock == 0:
+        if sold_out:
             pipe.set(sold_out_key(product_id), b"1", ex=SOLD_OUT_TTL_SECONDS)
-        else:
+        elif sold_out is False:
             pipe.delete(sold_out_key(product_id))
         pipe.execute()
 

@@ -10,8 +10,6 @@ stream), not the settings of the services, which also demand Redis.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vendyz.core.entry import lambda_entry
+from vendyz.core.jetstream import ensure_stream
 from vendyz.core.observability import observability
 from vendyz.migrate.service import MIGRATIONS_DIR, MigrationService
 
@@ -30,14 +29,10 @@ obs = observability(SERVICE)
 
 
 def stream_setup() -> Callable[[], object] | None:
-    """vendyz.core.jetstream.ensure_stream for NATS_URL, once that module is there.
-
-    HOOK (events work, branch `events`): the module comes with it; when merged, import it
-    directly here instead of looking it up."""
+    """ensure_stream for NATS_URL (none without it)."""
     nats_url = os.environ.get("NATS_URL", "")
-    if not nats_url or importlib.util.find_spec("vendyz.core.jetstream") is None:
+    if not nats_url:
         return None
-    ensure_stream = importlib.import_module("vendyz.core.jetstream").ensure_stream
     return lambda: ensure_stream(nats_url)
 
 

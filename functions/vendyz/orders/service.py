@@ -6,7 +6,8 @@ The order path (ARCHITECTURE.md, "The order path and its guarantees"):
    (a sold-out answer needs no PostgreSQL at all);
 2. claim (user, key) with INSERT ... ON CONFLICT DO NOTHING, status PENDING, with a lease;
 3. Inventory's ReserveStock through Lambda Invoke (idempotent per order id);
-4. finish: CONFIRMED or FAILED plus the outbox event in one statement, publish, answer.
+4. finish: CONFIRMED or FAILED plus the outbox event in one statement; publish it and mark it
+   sent once JetStream acked it (vendyz.core.outbox); answer.
 If the invoke fails the order stays PENDING with its lease released: a retry with the same key
 or the reconciler calls ReserveStock again and gets the first outcome.
 """

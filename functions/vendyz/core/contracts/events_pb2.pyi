@@ -186,27 +186,58 @@ Global___OrderCreated: _TypeAlias = OrderCreated  # noqa: Y015
 
 @_typing.final
 class HealthPing(_message.Message):
-    """Subject health.ping: a service's heartbeat (each function's schedule)."""
+    """Subject health.ping: a service's heartbeat (each function's schedule, and the bridge's)."""
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class Checks(_message.Message):
+        """Whether the service reached each of its dependencies when it beat."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        POSTGRES_FIELD_NUMBER: _builtins.int
+        REDIS_FIELD_NUMBER: _builtins.int
+        NATS_FIELD_NUMBER: _builtins.int
+        postgres: _builtins.bool
+        redis: _builtins.bool
+        nats: _builtins.bool
+        def __init__(
+            self,
+            *,
+            postgres: _builtins.bool = ...,
+            redis: _builtins.bool = ...,
+            nats: _builtins.bool = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["nats", b"nats", "postgres", b"postgres", "redis", b"redis"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     EVENT_ID_FIELD_NUMBER: _builtins.int
     SERVICE_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    CHECKS_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     service: _builtins.str
-    """e.g. "auth", "inventory", "orders" """
+    """"auth", "inventory", "orders" or "bridge" """
     occurred_at: _builtins.str
+    @_builtins.property
+    def checks(self) -> Global___HealthPing.Checks:
+        """what the beat found; absent for a manual POST /health/ping"""
+
     def __init__(
         self,
         *,
         event_id: _builtins.str = ...,
         service: _builtins.str = ...,
         occurred_at: _builtins.str = ...,
+        checks: Global___HealthPing.Checks | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checks", b"checks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "occurred_at", b"occurred_at", "service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checks", b"checks", "event_id", b"event_id", "occurred_at", b"occurred_at", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
