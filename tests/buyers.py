@@ -32,7 +32,9 @@ def buy_concurrently(
     """`buyers` POST /orders spread round-robin over `tokens`, at most `concurrency` at once.
 
     Each request carries its own Idempotency-Key unless `idempotency_key` fixes one for all
-    (or `unique_keys` is False: no key at all)."""
+    (or `unique_keys` is False: no key at all). A buyer told 503 retries once after its
+    Retry-After with the same key, as the API asks clients to (a burst on a cold cloud makes
+    64 instances of each function start at once, on this machine's few cores)."""
 
     async def run() -> list[Reply]:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -47,12 +49,13 @@ def buy_concurrently(
                     headers["Idempotency-Key"] = idempotency_key
                 elif unique_keys:
                     headers["Idempotency-Key"] = str(uuid.uuid4())
+                body = {"productId": product_id, "quantity": quantity}
                 async with gate:
-                    response = await client.post(
-                        "/orders",
-                        json={"productId": product_id, "quantity": quantity},
-                        headers=headers,
-                    )
+                    response = await client.post("/orders", json=body, headers=headers)
+                if response.status_code == 503 and "Idempotency-Key" in headers:
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                    async with gate:
+                        response = await client.post("/orders", json=body, headers=headers)
                 return Reply(response.status_code, response.json(), response.headers)
 
             return await asyncio.gather(*(one(i) for i in range(buyers)))

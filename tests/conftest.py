@@ -1,8 +1,10 @@
 """Shared fixtures: one local cloud (real PostgreSQL, Valkey, NATS) per test session.
 
 Set VENDYZ_BASE_URL to point the HTTP tests at a cloud that is already running (LocalStack,
-AWS, another `vendyz up`); tests that reach into the database or the functions' internals
-need the in-process cloud and are skipped only by their own marker, never silently.
+AWS, another `vendyz up`; the Invoke API client then signs with the environment's AWS keys);
+tests that reach into the database or the data services need the cloud started here. The
+functions themselves run in instance processes of their own: tests reach them through the
+HTTP API and the Invoke API only.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import httpx
 import psycopg
 import pytest
+from botocore.config import Config
 from psycopg.rows import dict_row
 
 from localcloud.cloud import CloudOptions, LocalCloud
@@ -47,6 +52,27 @@ def api(base_url: str) -> Iterator[httpx.Client]:
     """An HTTP client on the API prefix: api.get('/products')."""
     with httpx.Client(base_url=f"{base_url}/api/v1", timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def lambda_client(request: pytest.FixtureRequest, base_url: str) -> Any:
+    """A stock boto3 Lambda client on the cloud's Invoke API, with the cloud's credentials
+    (those of the environment for a cloud already running elsewhere)."""
+    keys: dict[str, str] = {}
+    if not os.environ.get("VENDYZ_BASE_URL"):
+        cloud: LocalCloud = request.getfixturevalue("local_cloud")
+        assert cloud.secrets is not None
+        keys = {
+            "aws_access_key_id": cloud.secrets.access_key_id,
+            "aws_secret_access_key": cloud.secrets.secret_access_key,
+        }
+    return boto3.client(
+        "lambda",
+        endpoint_url=base_url,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, read_timeout=30),
+        **keys,
+    )
 
 
 @pytest.fixture

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 ADMIN_EMAIL = "lead@vendyz.dev"
 ADMIN_PASSWORD = "flashsale"
@@ -51,3 +56,20 @@ def stock_of(api: httpx.Client, product_id: str) -> int:
     assert reply.status_code == 200, reply.text
     stock: int = reply.json()["data"]["stock"]
     return stock
+
+
+def invoke(lambda_client: Any, function: str, payload: Any) -> Any:
+    """The function's result through the Invoke API (an error payload if it failed)."""
+    reply = lambda_client.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+    return json.loads(reply["Payload"].read())
+
+
+def signed_headers(
+    url: str, body: bytes, access_key_id: str, secret_access_key: str, **headers: str
+) -> dict[str, str]:
+    """The headers of a POST to `url` signed (SigV4, for Lambda) with these credentials."""
+    request = AWSRequest("POST", url, data=body, headers=headers)
+    SigV4Auth(Credentials(access_key_id, secret_access_key), "lambda", "us-east-1").add_auth(
+        request
+    )
+    return dict(request.headers.items())

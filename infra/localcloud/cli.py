@@ -34,7 +34,6 @@ def _up(args: argparse.Namespace) -> int:
         static_dir=default_static_dir(),
         schedule_seconds=args.schedule_seconds,
         workers=args.workers,
-        instances_per_worker=args.instances_per_worker,
     )
     stop = threading.Event()
 
@@ -83,15 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--workers",
         type=_positive,
-        default=os.cpu_count() or 1,
-        help="processes hosting the functions (default: one per core)",
-    )
-    up.add_argument(
-        "--instances-per-worker",
-        type=_positive,
-        default=CloudOptions.instances_per_worker,
-        help="at most this many warm instances of a function per worker process (default:"
-        " %(default)s; the template's reserved concurrency bounds the total)",
+        default=1,
+        help="gateway processes (default 1: the function instances are processes of their own)",
     )
     up.set_defaults(run=_up)
     migrate = commands.add_parser(
@@ -121,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("localcloud.lambda").setLevel(logging.INFO)  # cold starts, as REPORT lines
     args = build_parser().parse_args(argv)
     code: int = args.run(args)
     return code

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from localcloud.aws_services import JWT_SECRET_NAME, AwsServices
 from localcloud.bridge_process import BridgeProcess, bridge_environment
 from localcloud.host import FunctionHost, port_socket, run_worker
+from localcloud.local_secrets import LocalSecrets
 from localcloud.provision import provision
 from localcloud.runtime import FunctionRuntime
 from localcloud.services import DataServices, DataServiceUrls
 from localcloud.supervisor import Supervisor
-from localcloud.template import AppTemplate, load_template
+from localcloud.template import LOCAL_REGION, AppTemplate, FunctionSpec, load_template
 from vendyz.core.jetstream import ensure_stream  # type: ignore[import-not-found,unused-ignore]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -33,14 +35,8 @@ LOCAL_OVERRIDES = {
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_DEV": "false",
     "AWS_XRAY_SDK_ENABLED": "false",
-}
-LOCAL_AWS_DEFAULTS = {
     # Every local shopper, test and bench buyer comes from one loopback address.
     "REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000000",
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
 }
 
 
@@ -53,14 +49,8 @@ class CloudOptions:
     static_dir: Path | None = None
     # Schedules run at min(their rate, this) locally, so heartbeats and the reconciler are lively.
     schedule_seconds: float = 5.0
-    # 1: the functions run in this process (tests reach into them); N: in N worker processes.
+    # Gateway processes. 1: the gateway runs in this process (the instances never do).
     workers: int = 1
-    # At most this many instances of a function per process (the template's reserved
-    # concurrency still bounds the total). A process runs Python on one CPU at a time: more
-    # instances than a few only wait for the GIL, where waiting is unfair, instead of in the
-    # gateway's line, where it is first come first served. Bench S=1000 p99, paired runs:
-    # 32 instances (the template's share) 330/470/250 ms, 6: 207/153/174 ms, same throughput.
-    instances_per_worker: int = 6
 
 
 def default_static_dir() -> Path | None:
@@ -68,17 +58,6 @@ def default_static_dir() -> Path | None:
         if (candidate / "index.html").is_file():
             return candidate
     return None
-
-
-def _function_environment(template: AppTemplate) -> dict[str, str]:
-    """One process hosts every function, so their variables must agree; fail loudly if not."""
-    merged: dict[str, str] = {}
-    for spec in template.functions.values():
-        for name, value in spec.environment.items():
-            if name in merged and merged[name] != value:
-                raise ValueError(f"functions disagree on {name}; the local cloud shares one env")
-            merged[name] = value
-    return merged
 
 
 class LocalCloud:
@@ -96,6 +75,10 @@ class LocalCloud:
         self.bridge = BridgeProcess(options.data_dir / "logs" / "bridge.log", log=log)
         self.urls: DataServiceUrls | None = None
         self.template: AppTemplate | None = None
+        self.secrets: LocalSecrets | None = None
+        # Each function's environment (its template's, with the local values), once started.
+        self.environments: dict[str, dict[str, str]] = {}
+        self.aws_services = AwsServices(options.host)
         self._host: FunctionHost | None = None
         self._workers: list[BaseProcess] = []
         self._stop_schedules = threading.Event()
@@ -113,7 +96,7 @@ class LocalCloud:
 
     @property
     def runtimes(self) -> dict[str, FunctionRuntime]:
-        """The in-process functions (empty when they run in worker processes)."""
+        """This process's gateway's functions (empty when the gateways are worker processes)."""
         return self._host.runtimes if self._host is not None else {}
 
     def start(self) -> str:
@@ -124,31 +107,44 @@ class LocalCloud:
         sock = port_socket(self.options.host, self.options.port)
         port = sock.getsockname()[1]
         self.base_url = f"http://{self.options.host}:{port}"
+        self.secrets = LocalSecrets.of_data_dir(self.options.data_dir)
         try:
             self.urls = self.services.start()
+            self.aws_services.start(self.secrets)
             ensure_stream(self.urls.nats_url)
             self._supervisor.start()
             parameters = self._parameters(self.urls)
             self.template = load_template(self.options.template_path, parameters)
-            environment = self._environment(self.template)
+            environments = self.environments = {
+                name: self._environment(spec) for name, spec in self.template.functions.items()
+            }
             if self.options.workers > 1:
-                self._start_workers(parameters, environment, (self.options.host, port))
+                self._start_workers(parameters, environments, (self.options.host, port))
                 sock.close()  # each worker listens on a socket of its own
             else:
-                os.environ.update(environment)
                 self._host = FunctionHost(
                     self.template,
                     self.options.static_dir,
-                    max_instances=self.options.instances_per_worker,
+                    secrets=self.secrets,
+                    environments=environments,
                 )
                 sock.listen(2048)
                 self._host.serve(sock)
             # As CloudFormation creating the stack: migrations, seed admin, demo products.
-            provision(self.template, self.base_url)
+            provision(self.template, self.base_url, self.secrets)
             self._start_schedules()
             # Heartbeats come at the schedules' pace; with schedules off, at the default pace.
             heartbeat = self.options.schedule_seconds or CloudOptions.schedule_seconds
-            self.bridge.start(bridge_environment(environment, self.urls, self.base_url, heartbeat))
+            # The functions' credentials and pace (any function's: they share them).
+            function_env = next(iter(environments.values()), {})
+            self.bridge.start(
+                bridge_environment(
+                    function_env | {"AWS_REGION": LOCAL_REGION, "AWS_DEFAULT_REGION": LOCAL_REGION},
+                    self.urls,
+                    self.base_url,
+                    heartbeat,
+                )
+            )
         except BaseException:
             sock.close()
             self.stop()
@@ -161,6 +157,11 @@ class LocalCloud:
             f" (API {self.base_url}/api/v1, docs {self.base_url}/api/v1/docs,{websocket}"
             f" Lambda invoke {self.base_url}/2015-03-31/functions)"
         )
+        self.log(
+            "vendyz: AWS credentials of this local cloud (the Invoke API wants them signed):"
+            f" AWS_ACCESS_KEY_ID={self.secrets.access_key_id}"
+            f" AWS_SECRET_ACCESS_KEY={self.secrets.secret_access_key} AWS_REGION={LOCAL_REGION}"
+        )
         return self.base_url
 
     def _parameters(self, urls: DataServiceUrls) -> dict[str, str]:
@@ -172,27 +173,31 @@ class LocalCloud:
             "RedisUrl": urls.redis_url,
             "NatsUrl": urls.nats_url,
             "LambdaEndpointUrl": self.base_url,
-            "JwtSecretName": "",
+            "JwtSecretName": JWT_SECRET_NAME,
             "SeedDemoProducts": "true",
         }
 
-    def _environment(self, template: AppTemplate) -> dict[str, str]:
-        """The functions' environment: the template's, with what differs locally."""
-        environment = _function_environment(template)
-        for name, value in LOCAL_AWS_DEFAULTS.items():
-            environment.setdefault(name, self.env.get(name, value))
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """A function's environment: the template's, with what differs locally."""
+        assert self.secrets is not None
+        # The execution role's keys, as Lambda hands them over: here the data dir's own.
+        environment = dict(spec.environment) | self.secrets.aws_environment()
         environment.update(LOCAL_OVERRIDES)
+        environment.update(self.aws_services.function_environment())
         if self.options.schedule_seconds > 0:
             # Heartbeats run at the local schedule's pace, so "up" is judged by it.
             heartbeat = min(60.0, self.options.schedule_seconds)
             environment["HEARTBEAT_INTERVAL_SECONDS"] = f"{heartbeat:g}"
-        for name in ("JWT_SECRET", "AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
+        for name in ("AUTH_SEED_EMAIL", "AUTH_SEED_PASSWORD"):
             if self.env.get(name):
                 environment[name] = self.env[name]
         return environment
 
     def _start_workers(
-        self, parameters: dict[str, str], environment: dict[str, str], address: tuple[str, int]
+        self,
+        parameters: dict[str, str],
+        environments: dict[str, dict[str, str]],
+        address: tuple[str, int],
     ) -> None:
         context = multiprocessing.get_context("spawn")
         pipes = []
@@ -203,12 +208,12 @@ class LocalCloud:
                 args=(
                     self.options.template_path,
                     parameters,
-                    environment,
+                    environments,
+                    self.secrets,
                     self.options.static_dir,
                     address,
                     index,
                     self.options.workers,
-                    self.options.instances_per_worker,
                     sender,
                 ),
                 name=f"localcloud-worker-{index}",
@@ -228,16 +233,19 @@ class LocalCloud:
         """Each schedule invokes its function asynchronously through the Invoke API, as
         EventBridge does, at min(its rate, schedule_seconds)."""
         assert self.template is not None
+        assert self.secrets is not None
         schedules = self.template.schedules
         if not schedules or self.options.schedule_seconds <= 0:
             return
 
+        secrets = self.secrets
+
         def invoke(function: str, event: dict[str, object]) -> None:
+            url = f"{self.base_url}/2015-03-31/functions/{function}/invocations"
+            body = json.dumps(event).encode()
+            headers = secrets.signed_headers(url, body, {"X-Amz-Invocation-Type": "Event"})
             request = urllib.request.Request(  # noqa: S310 - our own loopback URL
-                f"{self.base_url}/2015-03-31/functions/{function}/invocations",
-                data=json.dumps(event).encode(),
-                headers={"X-Amz-Invocation-Type": "Event"},
-                method="POST",
+                url, data=body, headers=headers, method="POST"
             )
             try:
                 urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
@@ -286,4 +294,5 @@ class LocalCloud:
         if self._host is not None:
             self._host.stop()
         self._supervisor.stop()
+        self.aws_services.stop()
         self.services.stop()

@@ -3,8 +3,8 @@
 body to the client as one frame, GET describes the connection, DELETE closes it (its
 $disconnect route then runs); an id no worker holds is 410 GoneException.
 
-Requests come SigV4-signed (boto3): any Authorization header is accepted, its signature is not
-verified."""
+Only requests SigV4-signed with the local cloud's credentials are served, as in AWS (the others
+get AWS's 403 answers)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import uuid
 from redis.exceptions import RedisError
 
 from localcloud.connection_relay import ConnectionRelay, OwnerUnresponsive
+from localcloud.local_secrets import LocalSecrets
 from localcloud.responses import HttpResponse, Scope, json_response
+from localcloud.sigv4_auth import verify_request
 from localcloud.websocket_api import WORKER_TAG_BYTES, WebSocketApi
 from localcloud.websocket_events import worker_tag_of
 
@@ -41,9 +43,12 @@ def gone() -> HttpResponse:
 
 
 class ConnectionsApi:
-    def __init__(self, websocket_api: WebSocketApi, relay: ConnectionRelay | None) -> None:
+    def __init__(
+        self, websocket_api: WebSocketApi, relay: ConnectionRelay | None, secrets: LocalSecrets
+    ) -> None:
         self.websocket_api = websocket_api
         self.relay = relay
+        self._secrets = secrets
         self.prefix = f"/{websocket_api.spec.stage}/@connections/"
         if relay is not None:
             relay.serve_with(self.serve)
@@ -52,6 +57,9 @@ class ConnectionsApi:
         return path.startswith(self.prefix)
 
     async def handle(self, scope: Scope, body: bytes) -> HttpResponse:
+        refused = verify_request(scope, body, self._secrets)
+        if refused is not None:
+            return refused
         connection_id = scope["path"][len(self.prefix) :]
         method = scope["method"]
         if not connection_id or "/" in connection_id:

@@ -13,7 +13,15 @@ from localcloud.connection_relay import ConnectionRelay
 from localcloud.connections_api import ConnectionsApi
 from localcloud.http_api import HttpApi
 from localcloud.invoke_api import INVOKE_PATH, InvokeApi
-from localcloud.responses import HttpResponse, Receive, Scope, Send, envelope_error
+from localcloud.local_secrets import LocalSecrets
+from localcloud.responses import (
+    HttpResponse,
+    Receive,
+    Scope,
+    Send,
+    gateway_answer,
+    new_request_id,
+)
 from localcloud.runtime import FunctionRuntime
 from localcloud.static_files import StaticFiles, request_host
 from localcloud.template import AppTemplate
@@ -30,17 +38,19 @@ class Gateway:
         runtimes: dict[str, FunctionRuntime],
         static_dir: Path | None,
         *,
+        secrets: LocalSecrets,
         shared_cache_url: str | None = None,
         websocket_idle_seconds: float = IDLE_TIMEOUT_SECONDS,
     ) -> None:
-        """`shared_cache_url`: the Redis through which the gateways of several workers share
+        """`secrets`: the credentials the Invoke API and the @connections API accept.
+        `shared_cache_url`: the Redis through which the gateways of several workers share
         their authorizer cache (see AuthorizerCache) and relay @connections calls to the worker
         holding the connection (see ConnectionRelay)."""
         self.template = template
         self.runtimes = runtimes
         cache = AuthorizerCache(template.authorizer_ttl_seconds, shared_cache_url)
         self.http_api = HttpApi(template, runtimes, cache)
-        self.invoke_api = InvokeApi(runtimes)
+        self.invoke_api = InvokeApi(runtimes, secrets)
         self.static_files = StaticFiles(static_dir)
         self.websocket_api: WebSocketApi | None = None
         self.connections_api: ConnectionsApi | None = None
@@ -51,7 +61,7 @@ class Gateway:
             self.websocket_api = WebSocketApi(
                 template.websocket, runtimes, relay, idle_timeout_seconds=websocket_idle_seconds
             )
-            self.connections_api = ConnectionsApi(self.websocket_api, relay)
+            self.connections_api = ConnectionsApi(self.websocket_api, relay, secrets)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,9 +74,14 @@ class Gateway:
             return
         body = await self._read_body(receive)
         if _header_bytes(scope) > MAX_HEADER_BYTES:
-            response = envelope_error(431, "Request header fields too large")
+            response = gateway_answer(431)
+            response.headers.append((b"apigw-requestid", new_request_id().encode()))
         elif body is None:
-            response = envelope_error(413, "body: request payload too large")
+            response = (
+                self.invoke_api.too_large()
+                if INVOKE_PATH.match(scope["path"])
+                else self.http_api.too_large()
+            )
         else:
             response = await self._dispatch(scope, body)
         await send(
@@ -108,7 +123,7 @@ class Gateway:
         invoke = INVOKE_PATH.match(path)
         if invoke and scope["method"] == "POST":
             return await self.invoke_api.handle(unquote(invoke.group("name")), scope, body)
-        if path.startswith("/api/"):
+        if path.startswith("/api/") or self.http_api.routes_path(path):
             return await self.http_api.handle(scope, body)
         if self.connections_api is not None and self.connections_api.serves(path):
             return await self.connections_api.handle(scope, body)

@@ -1,9 +1,8 @@
-"""Hosting the functions: every function of the template plus the gateway, in one process.
+"""Hosting the functions: the gateway and the instances of every function of the template.
 
-The local cloud runs one host in its own process (tests use this: they can reach into the
-functions) or one host per worker process sharing the listening socket (`vendyz up`,
-`vendyz bench`), so the functions are not held to one core by the GIL, as Lambda instances
-are not. A worker is one more set of warm instances of every function.
+The instances are processes of their own (localcloud.runtime), so one gateway process serves
+the whole cloud by default. `--workers N` runs N gateway processes sharing the listening
+socket, each with its share of every function's reserved concurrency.
 """
 
 from __future__ import annotations
@@ -25,9 +24,11 @@ import uvicorn
 import uvloop
 
 from localcloud.gateway import Gateway
+from localcloud.local_secrets import LocalSecrets
 from localcloud.runtime import FunctionRuntime
 from localcloud.template import AppTemplate, load_template
 from localcloud.websocket_api import IDLE_TIMEOUT_SECONDS, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
+from localcloud.zygote import shared_zygote, stop_shared_zygote
 
 _PR_SET_PDEATHSIG = 1
 
@@ -38,30 +39,36 @@ class FunctionHost:
         template: AppTemplate,
         static_dir: Path | None,
         *,
+        secrets: LocalSecrets,
+        environments: Mapping[str, dict[str, str]] | None = None,
         hosts: int = 1,
-        max_instances: int | None = None,
         shared_cache_url: str | None = None,
         websocket_idle_seconds: float = IDLE_TIMEOUT_SECONDS,
     ) -> None:
-        """`hosts`: how many hosts share the functions; each gets its share of a function's
-        concurrency, so the total of warm instances stays what the template reserves.
-        `max_instances`: at most this many of a function's instances here (see
-        CloudOptions.instances_per_worker).
+        """`environments`: each function's environment (default: its template Environment).
+        `hosts`: how many hosts share the functions; each may run its share of a function's
+        reserved concurrency, so the instances of all hosts stay within it.
         `shared_cache_url`: the Redis through which the hosts' gateways share what API Gateway
         keeps once per API (its authorizer cache, which worker holds a WebSocket connection).
         `websocket_idle_seconds`: API Gateway's idle timeout (shorter only in tests)."""
 
         def share(reserved: int) -> int:
-            return min(-(-reserved // hosts), max_instances or reserved)
+            return max(1, reserved // hosts)
+
+        shared_zygote([spec.handler for spec in template.functions.values()])
 
         self.runtimes = {
-            name: FunctionRuntime(replace(spec, concurrency=share(spec.concurrency)))
+            name: FunctionRuntime(
+                replace(spec, concurrency=share(spec.concurrency)),
+                (environments or {}).get(name),
+            )
             for name, spec in template.functions.items()
         }
         gateway = Gateway(
             template,
             self.runtimes,
             static_dir,
+            secrets=secrets,
             shared_cache_url=shared_cache_url,
             websocket_idle_seconds=websocket_idle_seconds,
         )
@@ -114,6 +121,7 @@ class FunctionHost:
             self._thread.join(timeout=10)
         for runtime in self.runtimes.values():
             runtime.shutdown()
+        stop_shared_zygote()
 
 
 def _die_with_parent() -> None:
@@ -163,30 +171,28 @@ def port_socket(host: str, port: int) -> socket.socket:
 def run_worker(
     template_path: Path,
     parameters: Mapping[str, str],
-    environment: Mapping[str, str],
+    environments: Mapping[str, dict[str, str]],
+    secrets: LocalSecrets,
     static_dir: Path | None,
     address: tuple[str, int],
     index: int,
     workers: int,
-    instances_per_worker: int,
     ready: Connection,
 ) -> None:
-    """Worker `index` of `workers`: host every function on its own socket of the port until
-    SIGTERM."""
+    """Worker `index` of `workers`: a gateway, with its share of every function's instances,
+    on its own socket of the port until SIGTERM."""
     _die_with_parent()
-    pin_to_one_cpu(index)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Handlers read their settings from the process environment at import, as in Lambda.
-    os.environ.update(environment)
     try:
         host = FunctionHost(
             load_template(template_path, parameters),
             static_dir,
+            secrets=secrets,
+            environments=environments,
             hosts=workers,
-            max_instances=instances_per_worker,
             shared_cache_url=parameters["RedisUrl"],
         )
         sock = port_socket(*address)
@@ -202,10 +208,7 @@ def run_worker(
     while not stop.wait(timeout=0.2):
         pass
     host.stop()
-    # An instance may still be inside an invocation that no client waits for (a schedule's
-    # task, say) and that waits on a data service going down with us. Lambda ends such work
-    # with its instance; so does the worker, rather than have the interpreter's exit join the
-    # instance threads until their own timeouts (10 s for a pooled PostgreSQL connection).
+    # The instances went with host.stop(); nothing else of ours needs an orderly exit.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

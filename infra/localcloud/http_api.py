@@ -8,16 +8,22 @@ import json
 import logging
 import re
 import time
-import traceback
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from localcloud.authorizer_cache import AuthorizerCache
 from localcloud.cors import CorsPolicy
-from localcloud.responses import HttpResponse, Scope, envelope_error, json_response, request_headers
-from localcloud.runtime import FunctionRuntime
+from localcloud.invoke_api import log_function_error
+from localcloud.responses import (
+    HttpResponse,
+    Scope,
+    gateway_answer,
+    json_response,
+    new_request_id,
+    request_headers,
+)
+from localcloud.runtime import FunctionError, FunctionRuntime, Throttled
 from localcloud.template import LOCAL_ACCOUNT, LOCAL_REGION, AppTemplate, Route
 
 log = logging.getLogger("localcloud")
@@ -56,29 +62,48 @@ class HttpApi:
                 self._templated.append(_compile(route))
             else:
                 self._exact[(route.method, route.path)] = route
+        self._exact_paths = {path for _, path in self._exact}
 
     async def handle(self, scope: Scope, body: bytes) -> HttpResponse:
         headers = request_headers(scope)
+        request_id = new_request_id()
+        response = await self._answer(scope, headers, body, request_id)
+        response.headers.append((b"apigw-requestid", request_id.encode()))
+        return response
+
+    def too_large(self) -> HttpResponse:
+        response = gateway_answer(413)
+        response.headers.append((b"apigw-requestid", new_request_id().encode()))
+        return response
+
+    async def _answer(
+        self, scope: Scope, headers: dict[str, str], body: bytes, request_id: str
+    ) -> HttpResponse:
         method: str = scope["method"]
         if self.cors.is_preflight(method, headers):
             return self.cors.preflight(headers)
         matched = self._match(method, scope["path"])
         if matched is None:
-            return self.cors.apply(headers, envelope_error(404, "Not Found"))
+            return self.cors.apply(headers, gateway_answer(404))
         route, path_parameters = matched
-        event = _http_event(scope, headers, body, route, path_parameters)
+        event = _http_event(scope, headers, body, route, path_parameters, request_id)
         if route.authorized:
             denied = await self._authorize(event, headers)
             if denied is not None:
                 return self.cors.apply(headers, denied)
         try:
             result = await self.runtimes[route.function].invoke(event)
-        except Exception:
-            log.error(
-                "%s failed on %s:\n%s", route.function, route.route_key, traceback.format_exc()
-            )
-            return self.cors.apply(headers, envelope_error(500, "Internal Server Error"))
+        except Throttled:
+            log.warning("%s throttled on %s", route.function, route.route_key)
+            return self.cors.apply(headers, gateway_answer(500))
+        except FunctionError as error:
+            log_function_error(route.function, route.route_key, error)
+            return self.cors.apply(headers, gateway_answer(500))
         return self.cors.apply(headers, _lambda_result(result))
+
+    def routes_path(self, path: str) -> bool:
+        """Whether a route of the API has exactly this path (the API is not all under /api)."""
+        return path in self._exact_paths
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         route = self._exact.get((method, path))
@@ -97,7 +122,7 @@ class HttpApi:
     ) -> HttpResponse | None:
         """None when allowed (the event gains the authorizer context), else the gateway reply."""
         if "authorization" not in headers or self.template.authorizer_function is None:
-            return envelope_error(401, "Unauthorized")
+            return gateway_answer(401)
         cached = await self._authorizer_cache.get(headers["authorization"])
         if cached is not None:
             event["requestContext"]["authorizer"] = {"lambda": cached}
@@ -109,16 +134,20 @@ class HttpApi:
             + event["routeKey"].replace(" ", ""),
             "identitySource": [headers["authorization"]],
         }
+        authorizer = self.template.authorizer_function
         try:
-            verdict = await self.runtimes[self.template.authorizer_function].invoke(auth_event)
-        except Exception as exc:
+            verdict = await self.runtimes[authorizer].invoke(auth_event)
+        except Throttled:
+            log.warning("%s throttled", authorizer)
+            return gateway_answer(500)
+        except FunctionError as error:
             # A Lambda authorizer signals 401 by failing with "Unauthorized", as in AWS.
-            if str(exc) == "Unauthorized":
-                return envelope_error(401, "Unauthorized")
-            log.error("authorizer failed:\n%s", traceback.format_exc())
-            return envelope_error(500, "Internal Server Error")
+            if str(error) == "Unauthorized":
+                return gateway_answer(401)
+            log_function_error(authorizer, "authorize", error)
+            return gateway_answer(500)
         if not isinstance(verdict, dict) or not verdict.get("isAuthorized"):
-            return envelope_error(403, "Forbidden")
+            return gateway_answer(403)
         context = verdict.get("context") or {}
         await self._authorizer_cache.put(headers["authorization"], context)
         event["requestContext"]["authorizer"] = {"lambda": context}
@@ -131,6 +160,7 @@ def _http_event(
     body: bytes,
     route: Route,
     path_parameters: dict[str, str],
+    request_id: str,
 ) -> dict[str, Any]:
     raw_query = scope.get("query_string", b"").decode("latin-1")
     query: dict[str, str] = {}
@@ -159,7 +189,7 @@ def _http_event(
                 "sourceIp": client[0],
                 "userAgent": headers.get("user-agent", ""),
             },
-            "requestId": str(uuid.uuid4()),
+            "requestId": request_id,
             "routeKey": route.route_key,
             "stage": "$default",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),

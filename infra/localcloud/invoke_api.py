@@ -7,23 +7,41 @@ import asyncio
 import json
 import logging
 import re
-import traceback
 from typing import Any
 
+from localcloud.local_secrets import LocalSecrets
 from localcloud.responses import HttpResponse, Scope, json_response, request_headers
-from localcloud.runtime import FunctionRuntime
+from localcloud.runtime import FunctionError, FunctionRuntime, Throttled
+from localcloud.sigv4_auth import verify_request
 
 log = logging.getLogger("localcloud")
 
+ASYNC_ATTEMPTS = 20
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
 
 class InvokeApi:
-    def __init__(self, runtimes: dict[str, FunctionRuntime]) -> None:
+    def __init__(self, runtimes: dict[str, FunctionRuntime], secrets: LocalSecrets) -> None:
+        """Only requests signed (SigV4) with `secrets`' credentials are served, as in AWS."""
         self.runtimes = runtimes
+        self._secrets = secrets
         self._background: set[asyncio.Task[Any]] = set()
 
+    def too_large(self) -> HttpResponse:
+        return json_response(
+            413,
+            {
+                "Type": "User",
+                "message": "Request must be smaller than 6291456 bytes for the"
+                " InvokeFunction operation",
+            },
+            {"x-amzn-errortype": "RequestTooLargeException"},
+        )
+
     async def handle(self, name: str, scope: Scope, body: bytes) -> HttpResponse:
+        refused = verify_request(scope, body, self._secrets)
+        if refused is not None:
+            return refused
         # A name, a full or partial ARN, each optionally with a ":qualifier" (version/alias).
         parts = name.split(":")
         function = parts[parts.index("function") + 1] if "function" in parts else parts[0]
@@ -44,25 +62,56 @@ class InvokeApi:
             )
         invocation_type = request_headers(scope).get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "Event":
-            task = asyncio.create_task(runtime.invoke(event))
+            task = asyncio.create_task(_invoke_async(runtime, event))
             # The loop keeps only weak references to tasks: hold one until it is done.
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-            task.add_done_callback(_log_async_failure)
             return HttpResponse(202, [], b"")
         try:
             result = await runtime.invoke(event)
-        except Exception as exc:
-            log.error("%s failed on invoke:\n%s", function, traceback.format_exc())
-            error_type = "Sandbox.Timedout" if isinstance(exc, TimeoutError) else type(exc).__name__
+        except Throttled:
+            log.warning("%s throttled on invoke", function)
             return json_response(
-                200,
-                {"errorMessage": str(exc), "errorType": error_type},
-                {"x-amz-function-error": "Unhandled"},
+                429,
+                {
+                    "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    "Type": "User",
+                    "message": "Rate Exceeded.",
+                },
+                {"x-amzn-errortype": "TooManyRequestsException"},
             )
+        except FunctionError as error:
+            log_function_error(function, "invoke", error)
+            return json_response(200, error.payload, {"x-amz-function-error": "Unhandled"})
         return json_response(200, result, {"x-amz-executed-version": "$LATEST"})
 
 
-def _log_async_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("async invocation failed: %r", task.exception())
+async def _invoke_async(runtime: FunctionRuntime, event: Any) -> None:
+    """Lambda's queue for asynchronous invocations: a throttled event waits and is retried
+    (Lambda keeps trying for up to 6 hours; here a few seconds), a failed one is logged."""
+    for attempt in range(1, ASYNC_ATTEMPTS + 1):
+        try:
+            await runtime.invoke(event)
+        except Throttled:
+            await asyncio.sleep(0.1 * attempt)
+            continue
+        except FunctionError as error:
+            log_function_error(runtime.spec.name, "async invoke", error)
+        return
+    log.error(
+        "%s: asynchronous invocation dropped, throttled %d times", runtime.spec.name, ASYNC_ATTEMPTS
+    )
+
+
+def log_function_error(function: str, what: str, error: FunctionError) -> None:
+    """The function's error in the log, with its stack trace, as CloudWatch would show it."""
+    payload = error.payload
+    trace = "".join(payload.get("stackTrace") or [])
+    log.error(
+        "%s failed on %s:\nTraceback (most recent call last):\n%s%s: %s",
+        function,
+        what,
+        trace,
+        payload.get("errorType"),
+        payload.get("errorMessage"),
+    )

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from localcloud.runtime import LambdaContext, load_handler
+from localcloud.sandbox import LambdaContext, load_handler
 from localcloud.template import LOCAL_ACCOUNT, LOCAL_REGION, AppTemplate, load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"

@@ -76,6 +76,8 @@ def function_environment(urls: Mapping[str, str]) -> dict[str, str]:
         "REDIS_URL": urls["REDIS_URL"],
         "NATS_URL": urls["NATS_URL"],
         "LAMBDA_ENDPOINT_URL": "http://127.0.0.1:9",
+        # Named, not fetched: the key is read on first use, not at import.
+        "JWT_SECRET_NAME": "vendyz/jwt",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "AWS_DEFAULT_REGION": "us-east-1",
     }

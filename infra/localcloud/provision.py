@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from localcloud.local_secrets import LocalSecrets
 from localcloud.template import LOCAL_ACCOUNT, LOCAL_REGION, AppTemplate, CustomResource
 
 STACK_NAME = "vendyz-local"
@@ -79,7 +80,9 @@ def response_urls() -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
         server.server_close()
 
 
-def provision(template: AppTemplate, base_url: str) -> dict[str, dict[str, Any]]:
+def provision(
+    template: AppTemplate, base_url: str, secrets: LocalSecrets
+) -> dict[str, dict[str, Any]]:
     """Create every custom resource; returns each one's Data. ProvisioningFailed otherwise."""
     created: dict[str, dict[str, Any]] = {}
     with response_urls() as (receiver, answers):
@@ -96,7 +99,7 @@ def provision(template: AppTemplate, base_url: str) -> dict[str, dict[str, Any]]
                 "ResourceProperties": resource.properties,
             }
             timeout = template.functions[resource.function].timeout_seconds + 5
-            _invoke(base_url, resource.function, event, timeout)
+            _invoke(base_url, resource.function, event, timeout, secrets)
             answer = answers.get(f"/{request_id}")
             if answer is None:
                 raise ProvisioningFailed(f"{resource.name}: {resource.function} sent no answer")
@@ -106,12 +109,15 @@ def provision(template: AppTemplate, base_url: str) -> dict[str, dict[str, Any]]
     return created
 
 
-def _invoke(base_url: str, function: str, event: dict[str, Any], timeout: float) -> None:
-    """RequestResponse, so that a function failing before it answers is known at once."""
+def _invoke(
+    base_url: str, function: str, event: dict[str, Any], timeout: float, secrets: LocalSecrets
+) -> None:
+    """RequestResponse, so that a function failing before it answers is known at once; signed,
+    as CloudFormation's own invoke is."""
+    url = f"{base_url}/2015-03-31/functions/{function}/invocations"
+    body = json.dumps(event).encode()
     request = urllib.request.Request(  # noqa: S310 - our own loopback URL
-        f"{base_url}/2015-03-31/functions/{function}/invocations",
-        data=json.dumps(event).encode(),
-        method="POST",
+        url, data=body, headers=secrets.signed_headers(url, body), method="POST"
     )
     with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
         payload = reply.read().decode()

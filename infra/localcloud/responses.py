@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +27,26 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     return HttpResponse(status, raw, json.dumps(payload).encode())
 
 
-def envelope_error(status: int, message: str) -> HttpResponse:
-    return json_response(status, {"success": False, "message": message, "data": None})
+# What API Gateway answers itself (never our envelope: that is for what our functions answer).
+GATEWAY_MESSAGES = {
+    401: "Unauthorized",  # no identity source, or the authorizer failed with "Unauthorized"
+    403: "Forbidden",  # the authorizer answered isAuthorized: false
+    404: "Not Found",  # no route
+    413: "Request Entity Too Large",  # over the 10 MB payload limit
+    431: "Request Header Fields Too Large",  # request line and headers over the 10 KB quota
+    500: "Internal Server Error",  # the function failed, timed out or was throttled
+}
+
+
+def gateway_answer(status: int) -> HttpResponse:
+    """API Gateway's own answer for `status`, byte for byte: `{"message":"Not Found"}`."""
+    body = b'{"message":"' + GATEWAY_MESSAGES[status].encode() + b'"}'
+    return HttpResponse(status, [(b"content-type", b"application/json")], body)
+
+
+def new_request_id() -> str:
+    """An API Gateway request id (the apigw-requestid header), e.g. "Kt3zOjSQoAMEbZQ="."""
+    return base64.b64encode(os.urandom(10)).decode()[:15] + "="
 
 
 def request_headers(scope: Scope) -> dict[str, str]:

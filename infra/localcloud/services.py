@@ -341,7 +341,9 @@ class DataServices:
             *("-D", str(pgdata)),
             *("-h", ""),  # listen_addresses='': Unix socket only
             *("-k", str(self._socket_dir)),
-            *("-c", "max_connections=200", "-c", "shared_buffers=128MB"),
+            # Each function instance is a process with a pool of its own: room for one
+            # connection per reserved instance (249), and as many more for the tools.
+            *("-c", "max_connections=400", "-c", "shared_buffers=128MB"),
             # A commit does not wait for its WAL to reach the disk. The local cloud's data is
             # disposable, and PostgreSQL stays consistent after a crash (an OS crash may only
             # lose the last moments of commits). In the bench's S=1000 run it took PostgreSQL's

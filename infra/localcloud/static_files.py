@@ -8,7 +8,7 @@ import json
 import mimetypes
 from pathlib import Path
 
-from localcloud.responses import HttpResponse, Scope, envelope_error
+from localcloud.responses import HttpResponse, Scope, gateway_answer
 
 CONFIG_PATH = "/config.json"
 
@@ -31,7 +31,7 @@ class StaticFiles:
 
     def get(self, path: str, host: str = "localhost") -> HttpResponse:
         if self.root is None:
-            return envelope_error(404, "Not Found")
+            return gateway_answer(404)
         if path == CONFIG_PATH:
             headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
             return HttpResponse(200, headers, json.dumps(site_config(host)).encode())
@@ -39,6 +39,6 @@ class StaticFiles:
         if not candidate.is_relative_to(self.root) or not candidate.is_file():
             candidate = self.root / "index.html"  # single-page app: the client routes
         if not candidate.is_file():
-            return envelope_error(404, "Not Found")
+            return gateway_answer(404)
         content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
         return HttpResponse(200, [(b"content-type", content_type.encode())], candidate.read_bytes())

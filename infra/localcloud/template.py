@@ -66,6 +66,7 @@ class FunctionSpec:
     environment: dict[str, str]
     concurrency: int
     timeout_seconds: float
+    memory_mb: int = 512
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ def load_template(path: Path, parameters: Mapping[str, str]) -> AppTemplate:
             environment={k: "" if v is None else str(v) for k, v in env.items()},
             concurrency=int(props.get("ReservedConcurrentExecutions", 16)),
             timeout_seconds=float(props.get("Timeout", function_globals.get("Timeout", 3))),
+            memory_mb=int(props.get("MemorySize", function_globals.get("MemorySize", 128))),
         )
         for event_name, event in props.get("Events", {}).items():
             event_props = resolver.resolve(event.get("Properties", {}))

@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 import pytest
 import redis
 
 from localcloud.cloud import LocalCloud
-from localcloud.runtime import LambdaContext
-from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, bearer, login, register_and_login
-from vendyz.core.settings import LOCAL_JWT_SECRET
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, bearer, invoke, login, register_and_login
 from vendyz.core.tokens import Tokens
 
 PASSWORD = "correct-horse"
@@ -50,10 +49,17 @@ def b64url_json(value: dict[str, Any]) -> str:
 
 
 def assert_unauthorized(reply: httpx.Response) -> None:
+    """A function's 401, in our envelope."""
     assert reply.status_code == 401, reply.text
     body = reply.json()
     assert body["success"] is False
     assert body["data"] is None
+
+
+def assert_refused_by_api_gateway(reply: httpx.Response) -> None:
+    """API Gateway's own 401 (no token, or the authorizer refused it): its bytes, not ours."""
+    assert reply.status_code == 401, reply.text
+    assert reply.content == b'{"message":"Unauthorized"}'
 
 
 @pytest.fixture
@@ -232,7 +238,7 @@ def test_a_logged_out_token_is_refused_by_every_service_while_the_gateway_caches
 
 
 def test_heartbeat_beats_and_heals_a_lost_revocation(
-    api: httpx.Client, local_cloud: LocalCloud
+    api: httpx.Client, local_cloud: LocalCloud, lambda_client: Any
 ) -> None:
     # GIVEN a logged-out token whose Redis denylist entry was lost (a Redis restart, say)
     _, token = register_and_login(api, prefix="heal")
@@ -240,19 +246,11 @@ def test_heartbeat_beats_and_heals_a_lost_revocation(
     jti = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["jti"]
     assert local_cloud.urls is not None
     cache = redis.Redis.from_url(local_cloud.urls.redis_url)
-    runtime = local_cloud.runtimes["AuthFunction"]
-    context = LambdaContext(
-        function_name="AuthFunction",
-        memory_limit_in_mb=512,
-        invoked_function_arn=runtime.arn,
-        aws_request_id=str(uuid.uuid4()),
-        deadline=time.monotonic() + 10,
-    )
     try:
         cache.delete(f"revoked:{jti}", "health:auth")
 
-        # WHEN auth's scheduled heartbeat runs
-        result = runtime.handler({"task": "heartbeat"}, context)
+        # WHEN auth's scheduled heartbeat runs (invoked as EventBridge invokes it)
+        result = invoke(lambda_client, "AuthFunction", {"task": "heartbeat"})
 
         # THEN the heartbeat is recorded and the revocation is back in Redis from PostgreSQL
         assert result["service"] == "auth"
@@ -264,13 +262,20 @@ def test_heartbeat_beats_and_heals_a_lost_revocation(
     assert_unauthorized(api.get("/auth/me", headers=bearer(token)))
 
 
-def forged_tokens(valid: str) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def signing_key(local_cloud: LocalCloud) -> str:
+    """The JWT key the local cloud generated for its data dir (what an insider would hold)."""
+    assert local_cloud.secrets is not None
+    return local_cloud.secrets.jwt_key
+
+
+def forged_tokens(valid: str, signing_key: str) -> dict[str, str]:
     header, payload, signature = valid.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     now = time.time()
     return {
         "tampered": f"{header}.{b64url_json({**claims, 'role': 'ADMIN'})}.{signature}",
-        "expired": Tokens(LOCAL_JWT_SECRET)
+        "expired": Tokens(signing_key)
         .issue(
             user_id=claims["sub"],
             role="USER",
@@ -288,17 +293,17 @@ def forged_tokens(valid: str) -> dict[str, str]:
     }
 
 
-def test_bad_tokens_are_refused_with_401(api: httpx.Client) -> None:
+def test_bad_tokens_are_refused_with_401(api: httpx.Client, signing_key: str) -> None:
     # GIVEN a valid user token and forgeries derived from it
     _, token = register_and_login(api, prefix="forge")
     assert api.get("/auth/me", headers=bearer(token)).status_code == 200
 
-    for name, forged in forged_tokens(token).items():
+    for name, forged in forged_tokens(token, signing_key).items():
         # WHEN each is presented
         reply = api.get("/auth/me", headers=bearer(forged))
         # THEN the gateway answers 401 without reaching the function
         assert reply.status_code == 401, (name, reply.text)
-        assert reply.json()["success"] is False, name
+        assert reply.content == b'{"message":"Unauthorized"}', name
 
 
 @pytest.mark.parametrize(
@@ -315,14 +320,16 @@ def test_requests_without_a_bearer_token_get_401(
     api: httpx.Client, headers: dict[str, str]
 ) -> None:
     # WHEN a protected route is called without a usable bearer token
-    # THEN it is 401
-    assert_unauthorized(api.get("/auth/me", headers=headers))
+    # THEN API Gateway refuses it with its own 401
+    assert_refused_by_api_gateway(api.get("/auth/me", headers=headers))
 
 
-def test_valid_token_of_a_vanished_account_gets_401_from_me(api: httpx.Client) -> None:
+def test_valid_token_of_a_vanished_account_gets_401_from_me(
+    api: httpx.Client, signing_key: str
+) -> None:
     # GIVEN a correctly signed token for a user id that has no account
     token = (
-        Tokens(LOCAL_JWT_SECRET)
+        Tokens(signing_key)
         .issue(user_id=str(uuid.uuid4()), role="USER", email="ghost@example.com", ttl_seconds=600)
         .token
     )
@@ -518,3 +525,14 @@ def test_login_is_throttled_per_address_after_fifty_failures(
     assert 0 < int(reply.headers["Retry-After"]) <= 60
     # AND other addresses still log in
     assert login(api, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+def test_tokens_are_signed_with_the_key_generated_for_the_data_dir(
+    api: httpx.Client, signing_key: str
+) -> None:
+    # GIVEN the local cloud, whose Auth function reads its key from the local Secrets Manager
+    # WHEN a shopper logs in
+    _, token = register_and_login(api, prefix="key")
+    # THEN the token is signed with the data dir's own key (none is in the source)
+    claims = jwt.decode(token, signing_key, algorithms=["HS256"])
+    assert claims["role"] == "USER"

@@ -90,7 +90,7 @@ def test_an_oversized_body_is_a_413(api: httpx.Client, buyer: tuple[str, str]) -
         "message": reply.json()["message"],
         "data": reply.json()["data"],
     }
-    assert "body" in reply.json()["message"]
+    assert "body" in reply.json()["message"]  # the function's own cap, in our envelope
 
 
 def test_an_unknown_product_is_a_404_and_leaves_no_order(

@@ -15,7 +15,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.gateway import Gateway
 from localcloud.runtime import FunctionRuntime
 from tests.unit import fake_handlers
-from tests.unit.test_gateway import CLIENT_IP, _template, handler_event
+from tests.unit.test_gateway import CALLS_DIR, CLIENT_IP, SECRETS, _template, handler_event
 
 ALLOWED_CONTEXT = {"lambda": {"userId": "user-42", "role": "ADMIN"}}
 
@@ -33,8 +33,8 @@ def two_workers(
 ) -> tuple[Gateway, Gateway]:
     template = _template(authorizer_ttl_seconds=ttl)
     return (
-        Gateway(template, runtimes, tmp_path, shared_cache_url=shared_url),
-        Gateway(template, runtimes, tmp_path, shared_cache_url=shared_url),
+        Gateway(template, runtimes, tmp_path, secrets=SECRETS, shared_cache_url=shared_url),
+        Gateway(template, runtimes, tmp_path, secrets=SECRETS, shared_cache_url=shared_url),
     )
 
 
@@ -48,18 +48,20 @@ def test_an_allow_from_one_worker_serves_the_other_until_it_expires(
     local_cloud: LocalCloud, runtimes: dict[str, FunctionRuntime], tmp_path: Path
 ) -> None:
     assert local_cloud.urls is not None
-    # GIVEN two workers' gateways sharing the cache, allows living 0.5 s
-    first, second = two_workers(runtimes, tmp_path, 0.5, local_cloud.urls.redis_url)
+    # GIVEN two workers' gateways sharing the cache, allows living 1 s
+    first, second = two_workers(runtimes, tmp_path, 1.0, local_cloud.urls.redis_url)
     token = f"Bearer shared-{uuid.uuid4()}"
 
     async def scenario() -> tuple[list[httpx.Response], int, int]:
+        # (warm instances first: a cold start would take much of the allow's life)
+        await get_private(first, f"Bearer warm-up-{uuid.uuid4()}")
         # WHEN a shopper's request reaches one worker, the next one the other
         replies = [await get_private(first, token), await get_private(second, token)]
-        asked_within_ttl = fake_handlers.authorizer_calls[token]
+        asked_within_ttl = fake_handlers.authorizer_calls(CALLS_DIR)[token]
         # AND another comes to the second worker after the allow expired
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(1.1)
         replies.append(await get_private(second, token))
-        return replies, asked_within_ttl, fake_handlers.authorizer_calls[token]
+        return replies, asked_within_ttl, fake_handlers.authorizer_calls(CALLS_DIR)[token]
 
     replies, asked_within_ttl, asked_in_all = asyncio.run(scenario())
     # THEN the authorizer ran once for both workers, and again once the allow expired
@@ -85,4 +87,4 @@ def test_without_the_shared_cache_each_worker_asks_the_authorizer_itself(
     # THEN every request is still served, each worker asking the authorizer once
     for reply in replies:
         assert handler_event(reply)["requestContext"]["authorizer"] == ALLOWED_CONTEXT
-    assert fake_handlers.authorizer_calls[token] == 2
+    assert fake_handlers.authorizer_calls(CALLS_DIR)[token] == 2

@@ -4,7 +4,6 @@ functions' real scheduled heartbeats (every 2 s in the test cloud)."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +14,7 @@ import redis
 from google.protobuf import json_format
 
 from localcloud.cloud import LocalCloud
-from localcloud.runtime import LambdaContext
-from tests.helpers import bearer, register_and_login
+from tests.helpers import bearer, invoke, register_and_login
 from tests.stream import stored_messages
 from vendyz.core.contracts import events_pb2
 
@@ -91,20 +89,12 @@ def test_a_service_whose_schedule_stops_turns_down_and_back_up(
 
 
 def test_a_heartbeat_checks_its_dependencies_and_publishes_them_in_its_ping(
-    local_cloud: LocalCloud,
+    local_cloud: LocalCloud, lambda_client: Any
 ) -> None:
     assert local_cloud.urls is not None
-    runtime = local_cloud.runtimes["InventoryFunction"]
-    context = LambdaContext(
-        function_name="InventoryFunction",
-        memory_limit_in_mb=512,
-        invoked_function_arn=runtime.arn,
-        aws_request_id=str(uuid.uuid4()),
-        deadline=time.monotonic() + 10,
-    )
     since = datetime.now(UTC) - timedelta(seconds=1)
-    # WHEN inventory's heartbeat task runs
-    result = runtime.handler({"task": "heartbeat"}, context)
+    # WHEN inventory's heartbeat task runs (invoked as its schedule invokes it)
+    result = invoke(lambda_client, "InventoryFunction", {"task": "heartbeat"})
     # THEN it found PostgreSQL, Redis and NATS up and its ping is in the stream, with them
     assert result["service"] == "inventory"
     assert result["checks"] == {"postgres": True, "redis": True, "nats": True}

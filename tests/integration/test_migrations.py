@@ -23,7 +23,7 @@ from psycopg.conninfo import make_conninfo
 
 from localcloud.cloud import LocalCloud
 from localcloud.provision import response_urls
-from localcloud.runtime import LambdaContext
+from localcloud.sandbox import LambdaContext
 from vendyz.migrate.service import MIGRATIONS_DIR, MigrationService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +104,10 @@ def stack(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> Iterator[Stack]:
-    # The handler module as the local cloud imported it, its environment set first (as Lambda).
+    # The handler module imported here with the function's environment set first (as Lambda
+    # and `vendyz migrate` do); the local cloud's own instances of it are processes apart.
+    for name, value in local_cloud.environments["MigrateFunction"].items():
+        monkeypatch.setenv(name, value)
     function = importlib.import_module("vendyz.migrate.handler")
     with response_urls() as (base, received):
         deployed = Stack(fresh_database, function, base, received, monkeypatch, tmp_path)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
+import os
+import signal
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,10 +110,9 @@ def test_the_product_page_and_list_follow_a_burst_of_purchases(
     product_id = create_product(api, admin_token, stock=50)
 
     def listed_stock() -> int | None:
-        # The newest product is on the last page (the list runs oldest first).
-        total = api.get("/products", params={"page": 1, "limit": 1}).json()["data"]["total"]
-        last = api.get("/products", params={"page": total, "limit": 1}).json()["data"]
-        return next((p["stock"] for p in last["items"] if p["product_id"] == product_id), None)
+        # The newest product comes first in the list sorted newest first.
+        newest = api.get("/products", params={"limit": 1, "sort": "-created"}).json()["data"]
+        return next((p["stock"] for p in newest["items"] if p["product_id"] == product_id), None)
 
     assert (stock_of(api, product_id), listed_stock()) == (50, 50)
     # WHEN 30 buyers take one each at once
@@ -230,39 +231,61 @@ def test_no_key_means_a_new_order_every_time(
     assert first.json()["data"]["orderId"] != second.json()["data"]["orderId"]
 
 
-@pytest.fixture
-def inventory_service(local_cloud: LocalCloud) -> Iterator[Any]:
-    """The in-process inventory service, to install its test hook; restored afterwards."""
-    service = sys.modules["vendyz.inventory.handler"].service
-    yield service
-    service.after_reserve_committed = None
+@contextmanager
+def reservation_committed_but_unanswered(
+    local_cloud: LocalCloud, product_id: str, seconds: float
+) -> Iterator[None]:
+    """The next ReserveStock of `product_id` commits, but its Inventory instance answers only
+    `seconds` after: the instance is frozen while PostgreSQL still waits on a row lock, then
+    the lock goes and PostgreSQL commits the (autocommit) reservation on its own."""
+    assert local_cloud.urls is not None
+    inventory = local_cloud.runtimes["InventoryFunction"]
+    lock = psycopg.connect(local_cloud.urls.database_url)
+    lock.execute("SELECT 1 FROM inventory.products WHERE product_id = %s FOR UPDATE", (product_id,))
+    watcher = psycopg.connect(local_cloud.urls.database_url, autocommit=True)
 
+    def freeze_once_waiting() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%%reserve_stock%%'"
+            ).fetchone()
+            if waiting and waiting[0]:
+                break
+            time.sleep(0.01)
+        frozen = inventory.instance_pids
+        for pid in frozen:  # the busy one stays frozen; an idle one thaws when next used
+            os.kill(pid, signal.SIGSTOP)
+        lock.commit()
+        time.sleep(seconds)
+        for pid in frozen:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
-def _stall_once(seconds: float) -> Any:
-    """A hook that stalls the first reservation after its commit, past the RPC timeout."""
-    fired = threading.Event()
-
-    def hook(_: str) -> None:
-        if not fired.is_set():
-            fired.set()
-            time.sleep(seconds)
-
-    return hook
+    thread = threading.Thread(target=freeze_once_waiting)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+        lock.close()
+        watcher.close()
 
 
 def test_reserve_timeout_after_commit_then_retry_yields_one_confirmed_order(
     api: httpx.Client,
     admin_token: str,
     shopper: tuple[str, str],
-    inventory_service: Any,
+    local_cloud: LocalCloud,
     db: psycopg.Connection[Any],
 ) -> None:
     # GIVEN ReserveStock that commits, then stalls past the orders function's RPC timeout
     product_id = create_product(api, admin_token, stock=5)
     _, token = shopper
-    inventory_service.after_reserve_committed = _stall_once(4.0)
     # WHEN the shopper orders
-    first = place(api, token, product_id, 2, key="slow-1")
+    with reservation_committed_but_unanswered(local_cloud, product_id, 4.0):
+        first = place(api, token, product_id, 2, key="slow-1")
     # THEN they are told to retry, and the order is PENDING while the stock is reserved
     assert first.status_code == 503
     assert int(first.headers["Retry-After"]) >= 1
@@ -281,14 +304,14 @@ def test_reserve_timeout_after_commit_is_finished_by_the_reconciler(
     api: httpx.Client,
     admin_token: str,
     shopper: tuple[str, str],
-    inventory_service: Any,
+    local_cloud: LocalCloud,
     db: psycopg.Connection[Any],
 ) -> None:
     # GIVEN an order left PENDING by a ReserveStock that timed out after committing
     product_id = create_product(api, admin_token, stock=5)
     _, token = shopper
-    inventory_service.after_reserve_committed = _stall_once(4.0)
-    first = place(api, token, product_id, 1, key="slow-2")
+    with reservation_committed_but_unanswered(local_cloud, product_id, 4.0):
+        first = place(api, token, product_id, 1, key="slow-2")
     assert first.status_code == 503
     order_id = first.json()["data"]["orderId"]
     # WHEN nobody retries, and the scheduled reconciler runs
@@ -334,7 +357,13 @@ def test_events_one_per_committed_change_and_none_for_a_rejection(
         # WHEN three orders come (two confirmed, one rejected) and the admin restocks once
         statuses = [place(api, token, product_id).status_code for _ in range(3)]
         api.post(f"/products/{product_id}/stock", json={"stock": 7}, headers=bearer(admin_token))
-        time.sleep(1.5)  # let any duplicate or stray event arrive before we count
+        # An instance is frozen once it answers: what it left to publish goes out with its
+        # next invocation or the scheduled relay, so wait for that, then for any stray event.
+        deadline = time.monotonic() + 15
+        while len([1 for _, body in seen if body.get("productId") == product_id]) < 6:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.1)
+        time.sleep(1.5)
     finally:
         done.set()
         watcher.join(10)
@@ -420,3 +449,25 @@ def test_orders_are_listed_newest_first_and_private(
         api.get(f"/orders/{placed[0]}", headers=bearer(token)).json()["data"]["status"]
         == "CONFIRMED"
     )
+
+
+def test_failed_orders_are_listed_only_when_asked_for(
+    api: httpx.Client, admin_token: str, shopper: tuple[str, str]
+) -> None:
+    # GIVEN a shopper with one confirmed order and one that failed (more than the stock left)
+    product_id = create_product(api, admin_token, stock=2)
+    _, token = shopper
+    confirmed = place(api, token, product_id, 1, key="listed-ok")
+    failed = place(api, token, product_id, 2, key="listed-failed")
+    assert (confirmed.status_code, failed.status_code) == (201, 409), failed.text
+
+    def listed(**params: str) -> list[str]:
+        reply = api.get("/orders", params=params, headers=bearer(token))
+        assert reply.status_code == 200, reply.text
+        return [o["status"] for o in reply.json()["data"]["items"]]
+
+    # WHEN they list their orders as the original's app does, and with a status filter
+    # THEN the default shows what the original showed (not FAILED); the filter shows the rest
+    assert listed() == ["CONFIRMED"]
+    assert listed(status="FAILED") == ["FAILED"]
+    assert listed(status="CONFIRMED") == ["CONFIRMED"]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
-from localcloud.cloud import LocalCloud
-from localcloud.runtime import LambdaContext
-from tests.helpers import bearer, create_product, register_and_login, stock_of
+from tests.helpers import bearer, create_product, invoke, register_and_login, stock_of
 
 
 def test_products_are_listed_with_the_original_field_names(api: httpx.Client) -> None:
@@ -27,7 +22,37 @@ def test_products_are_listed_with_the_original_field_names(api: httpx.Client) ->
     assert page["total"] >= 3
     first = page["items"][0]
     assert {"product_id", "name", "stock"} <= first.keys()
-    assert [p["product_id"] for p in page["items"][:3]] == ["product-1", "product-2", "product-3"]
+
+
+def test_products_are_sorted_by_name_unless_asked_otherwise(
+    api: httpx.Client, admin_token: str
+) -> None:
+    # GIVEN two products named to sort first, the first by name created first
+    create_product(api, admin_token, name="000 first by name")
+    create_product(api, admin_token, name="001 second by name")
+    # WHEN the catalogue is listed as the original's clients list it, and newest first
+    by_name = api.get("/products", params={"limit": 2}).json()["data"]["items"]
+    newest = api.get("/products", params={"limit": 2, "sort": "-created"}).json()["data"]["items"]
+    # THEN the default is by name, and sort=-created puts the latest first
+    assert [p["name"] for p in by_name] == ["000 first by name", "001 second by name"]
+    assert [p["name"] for p in newest] == ["001 second by name", "000 first by name"]
+
+
+def test_an_unknown_sort_is_a_422_naming_it(api: httpx.Client) -> None:
+    reply = api.get("/products", params={"sort": "price; DROP TABLE"})
+    assert reply.status_code == 422
+    assert "sort" in reply.json()["message"]
+
+
+def test_swagger_and_its_spec_are_also_where_the_original_served_them(base_url: str) -> None:
+    # WHEN a client of the original asks for /docs and /docs-json
+    page = httpx.get(f"{base_url}/docs")
+    spec = httpx.get(f"{base_url}/docs-json")
+    # THEN it gets Swagger UI reading that spec, and the same spec as /api/v1/openapi.json
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    assert 'url: "docs-json"' in page.text
+    assert spec.json() == httpx.get(f"{base_url}/api/v1/openapi.json").json()
 
 
 def test_the_product_list_carries_the_servers_clock(api: httpx.Client) -> None:
@@ -106,10 +131,9 @@ def test_a_user_cannot_use_admin_routes(api: httpx.Client) -> None:
 
 
 def test_the_same_handler_answers_a_direct_event_and_the_local_cloud_alike(
-    local_cloud: LocalCloud, api: httpx.Client
+    lambda_client: Any, api: httpx.Client
 ) -> None:
-    # GIVEN the inventory handler, and a payload-2.0 event written by hand
-    handler = sys.modules["vendyz.inventory.handler"].handler
+    # GIVEN the inventory function, and a payload-2.0 event written by hand
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "GET /api/v1/products/{id}",
@@ -136,13 +160,9 @@ def test_the_same_handler_answers_a_direct_event_and_the_local_cloud_alike(
         },
         "isBase64Encoded": False,
     }
-    context = LambdaContext("InventoryFunction", 512, "arn:local", "req-1", time.monotonic() + 10)
-    # WHEN it is called directly (on a thread with its own event loop, as Lambda's runtime has),
-    # and the same route through the local cloud
-    with ThreadPoolExecutor(
-        1, initializer=lambda: asyncio.set_event_loop(asyncio.new_event_loop())
-    ) as pool:
-        direct = pool.submit(handler, event, context).result()
+    # WHEN it is invoked directly with that event (through the Invoke API, as a test console
+    # would), and the same route through the local cloud's HTTP API
+    direct = invoke(lambda_client, "InventoryFunction", event)
     through_cloud = api.get("/products/product-3")
     # THEN both give the same status and body
     body = direct["body"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from botocore.exceptions import ClientError
 from websockets.asyncio.client import ClientConnection
 
 from localcloud.cloud import LocalCloud
-from tests.helpers import bearer, register_and_login
+from tests.helpers import bearer, register_and_login, signed_headers
 from tests.integration.test_auth_api import forged_tokens
 from vendyz.core.markers import CONNECTION_TTL_SECONDS, CONNECTIONS_KEY, connection_key
 
@@ -35,13 +36,14 @@ def cache(local_cloud: LocalCloud) -> Iterator[redis.Redis]:
 
 
 def management_client(cloud: LocalCloud) -> Any:
-    """boto3's management API client on the local stage URL, signing with made-up keys."""
+    """boto3's management API client on the local stage URL, with the cloud's credentials."""
+    assert cloud.secrets is not None
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=f"{cloud.base_url}/ws",
         region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=cloud.secrets.access_key_id,
+        aws_secret_access_key=cloud.secrets.secret_access_key,
         config=Config(retries={"max_attempts": 1}),
     )
 
@@ -142,7 +144,8 @@ def test_bad_or_revoked_tokens_are_refused_with_401_and_the_gateway_serves_on(
 ) -> None:
     # GIVEN forgeries of a valid token, and a token whose user logged out
     _, token = register_and_login(api, prefix="forger")
-    bad = forged_tokens(token)
+    assert local_cloud.secrets is not None
+    bad = forged_tokens(token, local_cloud.secrets.jwt_key)
     _, revoked = register_and_login(api, prefix="leaver")
     assert api.post("/auth/logout", headers=bearer(revoked)).status_code == 200
     bad["revoked"] = revoked
@@ -297,6 +300,42 @@ def test_management_api_posts_describes_and_closes_a_connection(
         connections.post_to_connection(ConnectionId=connection_id, Data=b"late")
     assert gone.value.response["Error"]["Code"] == "GoneException"
     assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 410
+
+
+def test_an_unsigned_or_forged_management_call_gets_403_and_reaches_nobody(
+    local_cloud: LocalCloud, cache: redis.Redis
+) -> None:
+    # GIVEN a watcher, and someone without the cloud's credentials who knows its id
+    marker = json.dumps({"forged": str(uuid.uuid4())}).encode()
+
+    async def scenario() -> tuple[list[tuple[int, str]], list[str]]:
+        ws, connection_id = await open_watcher(local_cloud, cache)
+        url = f"{local_cloud.base_url}/ws/@connections/{connection_id}"
+        assert local_cloud.secrets is not None
+        forged = signed_headers(url, marker, local_cloud.secrets.access_key_id, "guessed")
+        # WHEN they post to it unsigned, and signed with a guessed secret
+        async with httpx.AsyncClient() as client:
+            replies = [
+                await client.post(url, content=marker),
+                await client.post(url, content=marker, headers=forged),
+            ]
+        frames: list[str] = []  # what the watcher gets meanwhile (the bridge's pushes, say)
+        deadline = time.monotonic() + 0.5
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                frames.append(str(await asyncio.wait_for(ws.recv(), timeout=left)))
+            except TimeoutError:
+                break
+        await ws.close()
+        return [(r.status_code, r.headers["x-amzn-errortype"]) for r in replies], frames
+
+    answers, frames = run(scenario)
+    # THEN both got AWS's 403, and the forged message never reached the watcher
+    assert answers == [
+        (403, "MissingAuthenticationTokenException"),
+        (403, "InvalidSignatureException"),
+    ]
+    assert marker.decode() not in frames
 
 
 @pytest.mark.parametrize("connection_id", ["AAAAAAAAAAAAAAA=", "not-an-id"])

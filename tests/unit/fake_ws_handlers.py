@@ -1,15 +1,24 @@
 """Tiny WebSocket integrations and a $connect authorizer for the local WebSocket API's tests,
-loaded by dotted path as the local cloud loads template.yaml's handlers. They run in the test
-process (one host, no workers), so what they saw is kept in EVENTS for the test to read."""
+loaded by dotted path as the local cloud loads template.yaml's handlers. Each instance is a
+process of its own, so what they saw goes to ws-events.log under env FAKE_CALLS_DIR, for the
+test to read (`events`)."""
 
 from __future__ import annotations
 
 import json
-import threading
+import os
+from pathlib import Path
 from typing import Any
 
-EVENTS: list[dict[str, Any]] = []
-_LOCK = threading.Lock()
+
+def _record(event: dict[str, Any]) -> None:
+    with (Path(os.environ["FAKE_CALLS_DIR"]) / "ws-events.log").open("a") as log:
+        log.write(json.dumps(event) + "\n")
+
+
+def events(calls_dir: Path) -> list[dict[str, Any]]:
+    log = calls_dir / "ws-events.log"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def _query(event: dict[str, Any]) -> dict[str, str]:
@@ -19,8 +28,7 @@ def _query(event: dict[str, Any]) -> dict[str, str]:
 def gate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """?as=<user> allows that user, ?as=deny answers a Deny policy, ?as=bad fails with
     "Unauthorized", ?as=crash with another error; no ?as= allows an anonymous caller."""
-    with _LOCK:
-        EVENTS.append(event)
+    _record(event)
     who = _query(event).get("as", "")
     if who == "bad":
         raise Exception("Unauthorized")
@@ -41,8 +49,7 @@ def gate(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def lifecycle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """$connect and $disconnect: records the event; ?refuse=<status> refuses the connection."""
-    with _LOCK:
-        EVENTS.append(event)
+    _record(event)
     refuse = _query(event).get("refuse")
     if refuse:
         return {"statusCode": int(refuse), "body": "not today"}
@@ -56,8 +63,7 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def silent(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A one-way route: records the event; its reply body goes nowhere."""
-    with _LOCK:
-        EVENTS.append(event)
+    _record(event)
     return {"statusCode": 200, "body": "nobody hears this"}
 
 

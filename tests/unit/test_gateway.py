@@ -1,7 +1,9 @@
 """The gateway as an ASGI app: what a client and a handler see, with no data services.
 
 Handlers are the fakes in tests/unit/fake_handlers.py, loaded by dotted path like the real
-ones; requests go through httpx's ASGI transport (one test uses a real socket, for boto3).
+ones, each instance a process of its own; requests go through httpx's ASGI transport (one test
+uses a real socket, for boto3). What API Gateway answers itself is its own bytes
+(`{"message":"Not Found"}`), never our envelope.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import json
 import logging
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import httpx
@@ -26,8 +30,10 @@ import uvicorn
 from botocore.config import Config
 
 from localcloud.gateway import MAX_PAYLOAD_BYTES, Gateway
+from localcloud.local_secrets import LocalSecrets
 from localcloud.runtime import FunctionRuntime
 from localcloud.template import AppTemplate, Cors, FunctionSpec, Route, load_template
+from tests.helpers import signed_headers
 from tests.unit import fake_handlers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +78,9 @@ CORS = Cors(
 )
 
 INDEX_HTML = "<!doctype html><title>Vendyz test shop</title>"
+# Where the fake handlers' instances write what the tests must see of their calls.
+CALLS_DIR = Path(tempfile.mkdtemp(prefix="fake-calls-"))
+SECRETS = LocalSecrets.generate()  # the credentials the Invoke API accepts
 
 
 def _template(cors: Cors | None = CORS, authorizer_ttl_seconds: float = 0.0) -> AppTemplate:
@@ -80,7 +89,7 @@ def _template(cors: Cors | None = CORS, authorizer_ttl_seconds: float = 0.0) -> 
             name: FunctionSpec(
                 name=name,
                 handler=f"tests.unit.fake_handlers.{handler}",
-                environment={},
+                environment={"FAKE_CALLS_DIR": str(CALLS_DIR)},
                 concurrency=concurrency,
                 timeout_seconds=5.0,
             )
@@ -119,7 +128,7 @@ def runtimes() -> Iterator[dict[str, FunctionRuntime]]:
 
 @pytest.fixture(scope="module")
 def gateway(runtimes: dict[str, FunctionRuntime], static_dir: Path) -> Gateway:
-    return Gateway(_template(), runtimes, static_dir)
+    return Gateway(_template(), runtimes, static_dir, secrets=SECRETS)
 
 
 def _client(app: Gateway) -> httpx.AsyncClient:
@@ -142,8 +151,12 @@ def handler_event(response: httpx.Response) -> dict[str, Any]:
     return event
 
 
-def envelope(status: int, message: str) -> tuple[int, dict[str, Any]]:
-    return status, {"success": False, "message": message, "data": None}
+def assert_gateway_answer(response: httpx.Response, status: int, message: str) -> None:
+    """API Gateway's own answer: its status, its exact bytes, its headers."""
+    assert response.status_code == status
+    assert response.content == b'{"message":"' + message.encode() + b'"}'
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["apigw-requestid"]
 
 
 # -- payload 2.0 event ------------------------------------------------------------------------
@@ -297,8 +310,8 @@ def test_authorized_route_without_authorization_header_is_401(gateway: Gateway) 
     # WHEN a client calls it with no Authorization header
     response = call(gateway, "GET", "/api/private")
 
-    # THEN the gateway answers 401 with the error envelope
-    assert (response.status_code, response.json()) == envelope(401, "Unauthorized")
+    # THEN API Gateway answers 401 itself
+    assert_gateway_answer(response, 401, "Unauthorized")
 
 
 def test_authorizer_failing_with_unauthorized_is_401(gateway: Gateway) -> None:
@@ -307,7 +320,7 @@ def test_authorizer_failing_with_unauthorized_is_401(gateway: Gateway) -> None:
     response = call(gateway, "GET", "/api/private", headers={"Authorization": "Bearer expired"})
 
     # THEN 401, as API Gateway does
-    assert (response.status_code, response.json()) == envelope(401, "Unauthorized")
+    assert_gateway_answer(response, 401, "Unauthorized")
 
 
 def test_authorizer_denying_is_403(gateway: Gateway) -> None:
@@ -316,7 +329,7 @@ def test_authorizer_denying_is_403(gateway: Gateway) -> None:
     response = call(gateway, "GET", "/api/private", headers={"Authorization": "Bearer buyer"})
 
     # THEN 403, and the function is not called
-    assert (response.status_code, response.json()) == envelope(403, "Forbidden")
+    assert_gateway_answer(response, 403, "Forbidden")
 
 
 def test_authorizer_allowing_passes_its_context_to_the_function(gateway: Gateway) -> None:
@@ -340,8 +353,8 @@ def test_authorizer_crashing_is_500_and_logged(
     with caplog.at_level(logging.ERROR, logger="localcloud"):
         response = call(gateway, "GET", "/api/private", headers={"Authorization": "Bearer buggy"})
 
-    # THEN 500 with the envelope, and the traceback is in the log
-    assert (response.status_code, response.json()) == envelope(500, "Internal Server Error")
+    # THEN API Gateway's 500, and the traceback is in the log
+    assert_gateway_answer(response, 500, "Internal Server Error")
     assert "ValueError: the authorizer itself is broken" in caplog.text
 
 
@@ -349,18 +362,18 @@ def test_an_allow_is_reused_for_the_authorizer_ttl_then_asked_again(
     runtimes: dict[str, FunctionRuntime], static_dir: Path
 ) -> None:
     # GIVEN a gateway whose authorizer results live 0.3 s (the template's ReauthorizeEvery)
-    gateway = Gateway(_template(authorizer_ttl_seconds=0.3), runtimes, static_dir)
+    gateway = Gateway(_template(authorizer_ttl_seconds=0.3), runtimes, static_dir, secrets=SECRETS)
     token = "Bearer cached-allow"
     # WHEN the same token calls twice, then once more after the TTL
     first = [call(gateway, "GET", "/api/private", headers={"Authorization": token})]
     first += [call(gateway, "GET", "/api/private", headers={"Authorization": token})]
-    asked_within_ttl = fake_handlers.authorizer_calls[token]
+    asked_within_ttl = fake_handlers.authorizer_calls(CALLS_DIR)[token]
     time.sleep(0.4)
     later = call(gateway, "GET", "/api/private", headers={"Authorization": token})
     # THEN the authorizer ran once for the first two and again after the TTL, and every call
     # reached the function with the authorizer's context
     assert asked_within_ttl == 1
-    assert fake_handlers.authorizer_calls[token] == 2
+    assert fake_handlers.authorizer_calls(CALLS_DIR)[token] == 2
     for response in [*first, later]:
         assert handler_event(response)["requestContext"]["authorizer"] == {
             "lambda": {"userId": "user-42", "role": "ADMIN"}
@@ -371,16 +384,17 @@ def test_refusals_and_a_zero_ttl_are_not_cached(
     runtimes: dict[str, FunctionRuntime], static_dir: Path
 ) -> None:
     # GIVEN a caching gateway and one that does not cache (ReauthorizeEvery: 0)
-    caching = Gateway(_template(authorizer_ttl_seconds=60), runtimes, static_dir)
-    uncached = Gateway(_template(authorizer_ttl_seconds=0), runtimes, static_dir)
+    caching = Gateway(_template(authorizer_ttl_seconds=60), runtimes, static_dir, secrets=SECRETS)
+    uncached = Gateway(_template(authorizer_ttl_seconds=0), runtimes, static_dir, secrets=SECRETS)
     # WHEN a refused token calls the caching one twice, an allowed one the other twice
     for _ in range(2):
         refused = call(caching, "GET", "/api/private", headers={"Authorization": "Bearer buyer"})
         assert refused.status_code == 403
         call(uncached, "GET", "/api/private", headers={"Authorization": "Bearer uncached"})
     # THEN the authorizer was asked every time
-    assert fake_handlers.authorizer_calls["Bearer buyer"] >= 2  # other tests use it too
-    assert fake_handlers.authorizer_calls["Bearer uncached"] == 2
+    calls = fake_handlers.authorizer_calls(CALLS_DIR)
+    assert calls["Bearer buyer"] >= 2  # other tests use it too
+    assert calls["Bearer uncached"] == 2
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -388,16 +402,16 @@ def test_refusals_and_a_zero_ttl_are_not_cached(
     ("method", "path"),
     [("GET", "/api/nowhere"), ("DELETE", "/api/items/1"), ("GET", "/api/items/1/extra")],
 )
-def test_unknown_route_is_404_envelope(gateway: Gateway, method: str, path: str) -> None:
+def test_unknown_route_is_api_gateways_404(gateway: Gateway, method: str, path: str) -> None:
     # GIVEN no route for this method and path
     # WHEN a client calls it
     response = call(gateway, method, path)
 
-    # THEN 404 with the error envelope
-    assert (response.status_code, response.json()) == envelope(404, "Not Found")
+    # THEN API Gateway's own 404
+    assert_gateway_answer(response, 404, "Not Found")
 
 
-def test_handler_exception_is_500_envelope_and_traceback_is_logged(
+def test_handler_exception_is_api_gateways_500_and_traceback_is_logged(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     # GIVEN a handler that raises
@@ -405,8 +419,8 @@ def test_handler_exception_is_500_envelope_and_traceback_is_logged(
     with caplog.at_level(logging.ERROR, logger="localcloud"):
         response = call(gateway, "GET", "/api/boom")
 
-    # THEN the client gets a 500 envelope without internals
-    assert (response.status_code, response.json()) == envelope(500, "Internal Server Error")
+    # THEN the client gets API Gateway's 500, without internals
+    assert_gateway_answer(response, 500, "Internal Server Error")
     assert "kaboom" not in response.text
     # AND the operator gets the traceback
     assert "Boom failed on GET /api/boom" in caplog.text
@@ -427,10 +441,8 @@ def test_request_body_over_10_mib_is_413(gateway: Gateway) -> None:
         headers={"Content-Type": "application/octet-stream"},
     )
 
-    # THEN 413 with the envelope
-    assert (response.status_code, response.json()) == envelope(
-        413, "body: request payload too large"
-    )
+    # THEN API Gateway's 413
+    assert_gateway_answer(response, 413, "Request Entity Too Large")
 
 
 def test_request_body_of_exactly_10_mib_is_accepted(gateway: Gateway) -> None:
@@ -464,9 +476,7 @@ def test_chunked_request_body_over_10_mib_is_413(gateway: Gateway) -> None:
     response = asyncio.run(go())
 
     # THEN 413 as for a declared length
-    assert (response.status_code, response.json()) == envelope(
-        413, "body: request payload too large"
-    )
+    assert_gateway_answer(response, 413, "Request Entity Too Large")
 
 
 async def _aiter(items: Iterator[bytes]) -> AsyncIterator[bytes]:
@@ -482,16 +492,25 @@ def test_headers_over_10_kib_are_refused_before_any_function_runs(gateway: Gatew
     response = call(gateway, "GET", "/api/plain", headers=headers)
 
     # THEN the gateway answers 431 itself
-    assert (response.status_code, response.json()) == envelope(
-        431, "Request header fields too large"
-    )
+    assert_gateway_answer(response, 431, "Request Header Fields Too Large")
 
 
 # -- Lambda Invoke API ------------------------------------------------------------------------
-def invoke(app: Gateway, name: str, payload: Any, **headers: str) -> httpx.Response:
-    return call(
-        app, "POST", f"/2015-03-31/functions/{name}/invocations", json=payload, headers=headers
+def invoke_path(name: str) -> str:
+    return f"/2015-03-31/functions/{quote(name, safe='')}/invocations"
+
+
+def signed(path: str, body: bytes, **headers: str) -> dict[str, str]:
+    """Headers signing a POST of `body` to `path` with the gateway's credentials."""
+    return signed_headers(
+        f"http://api.test{path}", body, SECRETS.access_key_id, SECRETS.secret_access_key, **headers
     )
+
+
+def invoke(app: Gateway, name: str, payload: Any, **headers: str) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    path = invoke_path(name)
+    return call(app, "POST", path, content=body, headers=signed(path, body, **headers))
 
 
 @pytest.mark.parametrize(
@@ -526,10 +545,13 @@ def test_invoke_api_reports_a_handler_exception_as_function_error(
     # THEN 200 with X-Amz-Function-Error: Unhandled and the error payload, as Lambda does
     assert response.status_code == 200
     assert response.headers["x-amz-function-error"] == "Unhandled"
-    assert response.json() == {
-        "errorMessage": "kaboom from the handler",
-        "errorType": "RuntimeError",
-    }
+    payload = response.json()
+    assert (payload["errorMessage"], payload["errorType"]) == (
+        "kaboom from the handler",
+        "RuntimeError",
+    )
+    assert payload["requestId"]
+    assert any("in boom" in frame for frame in payload["stackTrace"])
     assert "RuntimeError: kaboom from the handler" in caplog.text
 
 
@@ -547,7 +569,8 @@ def test_invoke_api_unknown_function_is_404_resource_not_found(gateway: Gateway)
 def test_invoke_api_rejects_a_payload_that_is_not_json(gateway: Gateway) -> None:
     # GIVEN a payload that is not JSON
     # WHEN it is invoked
-    response = call(gateway, "POST", "/2015-03-31/functions/Reply/invocations", content=b"{oops")
+    path = invoke_path("Reply")
+    response = call(gateway, "POST", path, content=b"{oops", headers=signed(path, b"{oops"))
 
     # THEN 400 InvalidRequestContentException
     assert response.status_code == 400
@@ -558,22 +581,20 @@ def test_invoke_api_event_invocation_is_202_and_runs_in_the_background(
     gateway: Gateway,
 ) -> None:
     # GIVEN an asynchronous invocation (InvocationType: Event)
-    fake_handlers.events_received.clear()
-    fake_handlers.event_arrived.clear()
+    def arrived() -> list[dict[str, Any]]:
+        return [e for e in fake_handlers.events_received(CALLS_DIR) if e == {"task": "later"}]
 
     async def go() -> tuple[httpx.Response, bool]:
         async with _client(gateway) as client:
             # WHEN it is invoked
-            response = await client.post(
-                "/2015-03-31/functions/Record/invocations",
-                json={"task": "later"},
-                headers={"X-Amz-Invocation-Type": "Event"},
-            )
+            path, body = invoke_path("Record"), b'{"task": "later"}'
+            headers = signed(path, body, **{"X-Amz-Invocation-Type": "Event"})
+            response = await client.post(path, content=body, headers=headers)
             # (the gateway's loop must keep running for the background invocation)
             deadline = time.monotonic() + 5
-            while not fake_handlers.event_arrived.is_set() and time.monotonic() < deadline:
+            while not arrived() and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-            return response, fake_handlers.event_arrived.is_set()
+            return response, bool(arrived())
 
     response, ran = asyncio.run(go())
 
@@ -581,7 +602,41 @@ def test_invoke_api_event_invocation_is_202_and_runs_in_the_background(
     assert response.status_code == 202
     assert response.content == b""
     assert ran
-    assert fake_handlers.events_received == [{"task": "later"}]
+    assert arrived() == [{"task": "later"}]
+
+
+@pytest.mark.parametrize(
+    ("headers", "error_type", "message"),
+    [
+        ({}, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+        (
+            signed_headers("http://api.test/x", b"{}", "AKIAWRONGKEY0000", "wrong"),
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        (
+            signed_headers("http://api.test/x", b"{}", SECRETS.access_key_id, "wrong-secret"),
+            "InvalidSignatureException",
+            "The request signature we calculated does not match",
+        ),
+    ],
+    ids=["unsigned", "unknown-key", "wrong-secret"],
+)
+def test_invoke_api_refuses_what_is_not_signed_with_its_credentials_and_runs_nothing(
+    gateway: Gateway, headers: dict[str, str], error_type: str, message: str
+) -> None:
+    # GIVEN an asynchronous invocation of Record that is unsigned or wrongly signed
+    marker = {"task": f"forged-{error_type}"}
+    body = json.dumps(marker).encode()
+    headers = {**headers, "X-Amz-Invocation-Type": "Event"}
+    # WHEN it is sent
+    response = call(gateway, "POST", invoke_path("Record"), content=body, headers=headers)
+    # THEN Lambda's 403 answer, and the function never ran
+    assert response.status_code == 403
+    assert response.headers["x-amzn-errortype"] == error_type
+    assert response.json()["message"].startswith(message)
+    time.sleep(0.3)
+    assert marker not in fake_handlers.events_received(CALLS_DIR)
 
 
 @contextmanager
@@ -615,8 +670,8 @@ def test_boto3_lambda_client_invokes_through_the_gateway(gateway: Gateway) -> No
             "lambda",
             endpoint_url=url,
             region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
+            aws_access_key_id=SECRETS.access_key_id,
+            aws_secret_access_key=SECRETS.secret_access_key,
             config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
         )
 
@@ -699,7 +754,7 @@ def test_wildcard_origin_allows_any_origin(
 ) -> None:
     # GIVEN CORS with AllowOrigins "*" (the template's default)
     cors = Cors(["*"], ["GET", "POST"], ["authorization"], [], 0)
-    wildcard = Gateway(_template(cors), runtimes, static_dir)
+    wildcard = Gateway(_template(cors), runtimes, static_dir, secrets=SECRETS)
 
     # WHEN any origin sends a preflight
     response = call(
@@ -759,24 +814,39 @@ def test_path_traversal_does_not_escape_the_static_dir(gateway: Gateway, path: s
     assert response.text == INDEX_HTML
 
 
-# -- bounded concurrency ----------------------------------------------------------------------
-def test_a_function_runs_at_most_its_concurrency_at_once(gateway: Gateway) -> None:
-    # GIVEN a function with concurrency 2 whose handler sleeps 0.3 s
-    fake_handlers.reset_counters()
-
+# -- throttling -------------------------------------------------------------------------------
+def test_past_a_functions_concurrency_calls_are_throttled_not_queued(gateway: Gateway) -> None:
+    # GIVEN a function reserving 2 instances whose handler sleeps 0.3 s
     async def six_at_once() -> list[httpx.Response]:
         async with _client(gateway) as client:
             return await asyncio.gather(*(client.get("/api/slow") for _ in range(6)))
 
     # WHEN 6 clients call it at the same time
-    started = time.perf_counter()
     responses = asyncio.run(six_at_once())
-    elapsed = time.perf_counter() - started
 
-    # THEN all succeed, in three waves of two: never more than 2 instances run at once
-    assert [r.status_code for r in responses] == [200] * 6
-    assert fake_handlers.peak_running == 2
-    assert elapsed >= 3 * fake_handlers.SLOW_SECONDS - 0.05
+    # THEN 2 are served, and the other 4 get API Gateway's answer to a throttled Lambda (500)
+    assert sorted(r.status_code for r in responses) == [200, 200, 500, 500, 500, 500]
+    for throttled in (r for r in responses if r.status_code == 500):
+        assert_gateway_answer(throttled, 500, "Internal Server Error")
+
+
+def test_invoke_api_answers_a_throttled_call_429_too_many_requests(gateway: Gateway) -> None:
+    # GIVEN a function reserving 2 instances, both busy
+    async def three_at_once() -> list[httpx.Response]:
+        async with _client(gateway) as client:
+            path = invoke_path("Slow")
+            headers = signed(path, b"{}")
+            calls = (client.post(path, content=b"{}", headers=headers) for _ in range(3))
+            return await asyncio.gather(*calls)
+
+    # WHEN a third invocation comes through the Invoke API
+    responses = asyncio.run(three_at_once())
+
+    # THEN it is refused as Lambda refuses it
+    throttled = [r for r in responses if r.status_code == 429]
+    assert len(throttled) == 1
+    assert throttled[0].headers["x-amzn-errortype"] == "TooManyRequestsException"
+    assert throttled[0].json()["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
 # -- template.py ------------------------------------------------------------------------------
@@ -808,6 +878,8 @@ PUBLIC_ROUTES = {
     "GET /api/v1/health",
     "GET /api/v1/docs",
     "GET /api/v1/openapi.json",
+    "GET /docs",
+    "GET /docs-json",
 }
 LOCAL_PARAMETERS = {
     "DatabaseUrl": "postgresql://postgres@/vendyz?host=/tmp/x",
@@ -833,7 +905,7 @@ def test_real_template_functions_routes_schedules_and_cors() -> None:
     assert app.functions["OrdersFunction"].environment["INVENTORY_FUNCTION_NAME"] == (
         "InventoryFunction"
     )
-    assert app.functions["InventoryFunction"].concurrency == 64
+    assert app.functions["InventoryFunction"].concurrency == 80
     # AND the routes, with the authorizer on exactly the protected ones
     assert {r.route_key for r in app.routes if r.authorized} == AUTHORIZED_ROUTES
     assert {r.route_key for r in app.routes if not r.authorized} == PUBLIC_ROUTES

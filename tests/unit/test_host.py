@@ -4,6 +4,7 @@ how a worker process stops."""
 from __future__ import annotations
 
 import ctypes
+import json
 import multiprocessing
 import os
 import signal
@@ -17,7 +18,8 @@ import httpx
 import pytest
 
 from localcloud.host import FunctionHost, port_socket, run_worker
-from tests.unit.test_gateway import _template
+from tests.helpers import signed_headers
+from tests.unit.test_gateway import SECRETS, _template
 
 
 def instances(host: FunctionHost) -> dict[str, int]:
@@ -28,18 +30,11 @@ def instances(host: FunctionHost) -> dict[str, int]:
 
 def test_each_worker_gets_its_share_of_the_reserved_concurrency() -> None:
     # GIVEN functions reserving 4, 2 and 1 instances, hosted by 2 workers, no cap
-    host = FunctionHost(_template(), None, hosts=2)
-    # THEN each worker runs half of each, rounded up (a function keeps at least one)
+    host = FunctionHost(_template(), None, secrets=SECRETS, hosts=2)
+    # THEN each worker runs half of each, rounded down (a function keeps at least one), so
+    # the instances of all workers stay within what the template reserves
     counts = instances(host)
     assert (counts["Echo"], counts["Slow"], counts["Record"]) == (2, 1, 1)
-
-
-def test_instances_per_worker_caps_the_share() -> None:
-    # GIVEN the same functions on one worker, capped at 3 instances per function
-    host = FunctionHost(_template(), None, hosts=1, max_instances=3)
-    # THEN none runs more than 3 there, and those reserving fewer keep their own bound
-    counts = instances(host)
-    assert (counts["Echo"], counts["Slow"], counts["Record"]) == (3, 2, 1)
 
 
 STUCK_TEMPLATE = """\
@@ -70,8 +65,15 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
         target=run_worker,
-        args=(template, {"RedisUrl": "redis://127.0.0.1:9"}, {}, None, ("127.0.0.1", port)),
-        kwargs={"index": 0, "workers": 1, "instances_per_worker": 1, "ready": sender},
+        args=(
+            template,
+            {"RedisUrl": "redis://127.0.0.1:9"},
+            {},
+            SECRETS,
+            None,
+            ("127.0.0.1", port),
+        ),
+        kwargs={"index": 0, "workers": 1, "ready": sender},
     )
     process.start()
     try:
@@ -90,11 +92,16 @@ def test_a_stopped_worker_exits_at_once_though_an_instance_is_mid_invocation(
     # GIVEN the worker's one instance inside an invocation no client waits for (an
     # asynchronous invoke, as a schedule's; it would run for 10 minutes)
     started = tmp_path / "started"
-    invoked = httpx.post(
-        f"http://127.0.0.1:{worker.port}/2015-03-31/functions/Stuck/invocations",
-        json={"started": str(started)},
-        headers={"X-Amz-Invocation-Type": "Event"},
+    url = f"http://127.0.0.1:{worker.port}/2015-03-31/functions/Stuck/invocations"
+    body = json.dumps({"started": str(started)}).encode()
+    headers = signed_headers(
+        url,
+        body,
+        SECRETS.access_key_id,
+        SECRETS.secret_access_key,
+        **{"X-Amz-Invocation-Type": "Event"},
     )
+    invoked = httpx.post(url, content=body, headers=headers)
     assert invoked.status_code == 202
     deadline = time.monotonic() + 10
     while not started.exists():

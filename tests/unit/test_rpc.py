@@ -270,12 +270,3 @@ def test_signed_calls_carry_sigv4_for_lambda_in_the_region(
     assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/eu-west-1/lambda/aws4_request" in headers["authorization"]
     assert headers["x-amz-security-token"] == "session-token"
-
-
-def test_unsigned_calls_carry_no_authorization(fake_lambda: tuple[FakeLambda, str]) -> None:
-    # GIVEN a client for the local cloud, which ignores signatures
-    fake, url = fake_lambda
-    rpc = LambdaRpc(FUNCTION, endpoint_url=url, timeout_seconds=2.0, sign=False)
-    # WHEN we call it  THEN nothing is signed
-    rpc.call("ReserveStock", _request(), ReserveStockResponse)
-    assert "authorization" not in {k.lower() for k in fake.seen_headers[0]}

@@ -45,6 +45,8 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("POST", "/api/v1/health/ping", "HealthFunction", True),
     ("GET", "/api/v1/docs", "DocsFunction", False),
     ("GET", "/api/v1/openapi.json", "DocsFunction", False),
+    ("GET", "/docs", "DocsFunction", False),
+    ("GET", "/docs-json", "DocsFunction", False),
 ]
 
 HANDLERS: dict[str, str] = {
@@ -62,9 +64,9 @@ HANDLERS: dict[str, str] = {
 RESERVED_CONCURRENCY: dict[str, int] = {
     "MigrateFunction": 1,
     "AuthFunction": 16,
-    "AuthorizerFunction": 32,
-    "InventoryFunction": 64,
-    "OrdersFunction": 64,
+    "AuthorizerFunction": 64,
+    "InventoryFunction": 80,
+    "OrdersFunction": 72,
     "HealthFunction": 4,
     "DocsFunction": 4,
     "RealtimeFunction": 8,

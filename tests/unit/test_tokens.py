@@ -15,15 +15,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import httpx
 import jwt
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from cryptography.hazmat.primitives.asymmetric import rsa
-from moto import mock_aws
+from moto.server import ThreadedMotoServer
+from pydantic import ValidationError
 
+from vendyz.core import tokens as tokens_module
 from vendyz.core.markers import revoked_key
-from vendyz.core.settings import LOCAL_JWT_SECRET, Settings
+from vendyz.core.settings import Settings
 from vendyz.core.tokens import (
     REQUIRED_CLAIMS,
     InvalidToken,
@@ -31,7 +32,7 @@ from vendyz.core.tokens import (
     Tokens,
 )
 
-KEY = LOCAL_JWT_SECRET
+KEY = "unit-test-signing-key-0123456789-abcdef"
 OTHER_KEY = "another-secret-that-is-also-long-enough-0123"
 USER_ID = "7b0c1a52-3f6e-4b8e-9a51-2d7f0c9e4a11"
 
@@ -307,23 +308,30 @@ def aws_settings(secret_name: str) -> Settings:
     )
 
 
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server mode on loopback, as the local cloud serves Secrets Manager."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's Secrets Manager, with Powertools' provider and cache reset around each test."""
+def secretsmanager(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An empty Secrets Manager at the endpoint the functions read from the environment."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_endpoint,
     }.items():
         monkeypatch.setenv(name, value)
-    parameters.clear_caches()
-    parameters_base.DEFAULT_PROVIDERS.clear()
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
-    parameters.clear_caches()
-    parameters_base.DEFAULT_PROVIDERS.clear()
+    yield boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=moto_endpoint)
+    httpx.post(f"{moto_endpoint}/moto-api/reset")
 
 
 def test_key_source_is_not_read_at_construction() -> None:
@@ -336,7 +344,9 @@ def test_key_source_is_not_read_at_construction() -> None:
     # THEN nothing was fetched and nothing failed: the key is loaded on first use
 
 
-def test_key_is_fetched_from_secrets_manager_and_cached(secretsmanager: Any) -> None:
+def test_key_is_fetched_from_secrets_manager_and_cached(
+    secretsmanager: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN the key in Secrets Manager and settings that name it
     secretsmanager.create_secret(Name=SECRET_NAME, SecretString=SECRET_VALUE)
     tokens = Tokens.from_settings(aws_settings(SECRET_NAME))
@@ -345,18 +355,18 @@ def test_key_is_fetched_from_secrets_manager_and_cached(secretsmanager: Any) -> 
     issued = tokens.issue(user_id=USER_ID, role="USER", email="a@example.com", ttl_seconds=60)
     assert tokens.verify(issued.token).jti == issued.jti
 
-    # THEN it was signed with the secret's value, not the local default
+    # THEN it was signed with the secret's value, not another key
     jwt.decode(issued.token, SECRET_VALUE, algorithms=["HS256"])
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(issued.token, LOCAL_JWT_SECRET, algorithms=["HS256"])
+        jwt.decode(issued.token, KEY, algorithms=["HS256"])
 
     # AND WHEN the secret is rotated, the cached key keeps serving until the cache expires
     rotated = "rotated-secrets-manager-key-0123456789-abcd"
     secretsmanager.put_secret_value(SecretId=SECRET_NAME, SecretString=rotated)
     assert tokens.verify(issued.token).jti == issued.jti
 
-    # AND once the cache is gone the new key is used and the old tokens are refused
-    parameters.clear_caches()
+    # AND once the kept key is too old the new key is used and the old tokens are refused
+    monkeypatch.setattr(tokens_module, "KEY_MAX_AGE_SECONDS", 0)
     with pytest.raises(InvalidToken):
         tokens.verify(issued.token)
     fresh = tokens.issue(user_id=USER_ID, role="USER", email="a@example.com", ttl_seconds=60)
@@ -376,3 +386,24 @@ def test_missing_or_short_secret_is_a_server_error_not_an_invalid_token(
         # THEN the failure says the key is unavailable (a 500), never "invalid token" (a 401)
         with pytest.raises(SigningKeyUnavailable):
             tokens.verify(token.token)
+
+
+@pytest.mark.parametrize(
+    ("variables", "complaint"),
+    [({}, "JWT_SECRET_NAME"), ({"JWT_SECRET": "too-short"}, "at least 32")],
+    ids=["no-key", "short-key"],
+)
+def test_settings_without_a_safe_signing_key_fail_at_start(
+    variables: dict[str, str], complaint: str
+) -> None:
+    # GIVEN an environment naming no secret, with no key or a short one (locally too)
+    environment = {
+        "VENDYZ_ENV": "local",
+        "DATABASE_URL": "postgresql://unused",
+        "REDIS_URL": "redis://unused",
+        "NATS_URL": "nats://unused",
+        **variables,
+    }
+    # WHEN the settings are read, THEN they are refused, saying what is missing
+    with pytest.raises(ValidationError, match=complaint):
+        Settings.model_validate(environment)

@@ -25,6 +25,7 @@ from localcloud.template import AppTemplate, FunctionSpec
 from localcloud.websocket_api import WebSocketApi
 from localcloud.websocket_template import WebSocketApiSpec, WebSocketRoute
 from tests.unit import fake_ws_handlers
+from tests.unit.test_gateway import CALLS_DIR, SECRETS
 
 CONNECTION_ID = re.compile(r"^[A-Za-z0-9_-]{15}=$")
 
@@ -47,7 +48,13 @@ def _template() -> AppTemplate:
     ]
     return AppTemplate(
         functions={
-            name: FunctionSpec(name, f"tests.unit.fake_ws_handlers.{handler}", {}, 4, 5.0)
+            name: FunctionSpec(
+                name,
+                f"tests.unit.fake_ws_handlers.{handler}",
+                {"FAKE_CALLS_DIR": str(CALLS_DIR)},
+                4,
+                5.0,
+            )
             for name, handler in FUNCTIONS.items()
         },
         websocket=WebSocketApiSpec(
@@ -57,7 +64,7 @@ def _template() -> AppTemplate:
 
 
 def _serve(idle_seconds: float = 600.0) -> Iterator[str]:
-    host = FunctionHost(_template(), None, websocket_idle_seconds=idle_seconds)
+    host = FunctionHost(_template(), None, secrets=SECRETS, websocket_idle_seconds=idle_seconds)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
@@ -92,7 +99,7 @@ def recorded(match: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> d
     """The first event a fake handler recorded that matches (waits for it to arrive)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for event in list(fake_ws_handlers.EVENTS):
+        for event in fake_ws_handlers.events(CALLS_DIR):
             if match(event):
                 return event
         time.sleep(0.02)

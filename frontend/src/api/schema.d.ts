@@ -133,7 +133,7 @@ export interface paths {
         };
         /**
          * List Orders
-         * @description Your orders, newest first.
+         * @description Your orders, newest first; the failed ones only when asked for by `status`.
          */
         get: operations["listOrders"];
         put?: never;
@@ -177,7 +177,8 @@ export interface paths {
         };
         /**
          * List Products
-         * @description The sale's products, oldest first, `limit` per page (at most 50).
+         * @description The sale's products, by name unless `sort` says otherwise, `limit` per page (at
+         *     most 50).
          */
         get: operations["listProducts"];
         put?: never;
@@ -1119,6 +1120,8 @@ export interface operations {
             query?: {
                 page?: number;
                 limit?: number;
+                /** @description only orders of this status (default: all but FAILED) */
+                status?: ("PENDING" | "CONFIRMED" | "FAILED") | null;
             };
             header?: never;
             path?: never;
@@ -1425,6 +1428,8 @@ export interface operations {
             query?: {
                 page?: number;
                 limit?: number;
+                /** @description name (default), created; a leading - reverses */
+                sort?: "name" | "-name" | "created" | "-created";
             };
             header?: never;
             path?: never;

@@ -150,7 +150,7 @@ class LambdaInvokeClient:
         credentials: Credentials | None,
         user_agent: str,
     ) -> None:
-        """`credentials`: None sends unsigned requests (the local cloud ignores signatures).
+        """`credentials`: None sends unsigned requests.
         `timeout_seconds` bounds the connect and, separately, each read of the reply."""
         self._endpoint = Endpoint.parse(endpoint_url, region)
         self._region = region

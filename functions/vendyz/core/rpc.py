@@ -64,14 +64,12 @@ class LambdaRpc:
         endpoint_url: str | None,
         timeout_seconds: float,
         region: str | None = None,
-        sign: bool = True,
     ) -> None:
         """`endpoint_url`: None (or empty) for AWS, else the local cloud's or LocalStack's
         URL. `timeout_seconds` bounds the connect and, separately, each read of the reply.
-        `region`: default AWS_REGION, AWS_DEFAULT_REGION, then us-east-1. `sign=False` skips
-        SigV4 for an endpoint that ignores it: the local cloud, not LocalStack, which reads
-        the region from the signature. Signing uses the keys Lambda puts in the environment
-        (dummies for an emulator's endpoint when there are none)."""
+        `region`: default AWS_REGION, AWS_DEFAULT_REGION, then us-east-1. Every call is
+        signed (SigV4) with the keys Lambda puts in the environment (dummies for an
+        emulator's endpoint when there are none), the local cloud's included."""
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
         self.function_name = function_name
@@ -80,7 +78,7 @@ class LambdaRpc:
             endpoint_url or None,
             region=_region(region),
             timeout_seconds=timeout_seconds,
-            credentials=Credentials.from_environment(local=bool(endpoint_url)) if sign else None,
+            credentials=Credentials.from_environment(local=bool(endpoint_url)),
             user_agent=_USER_AGENT,
         )
 

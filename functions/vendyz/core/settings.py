@@ -3,8 +3,9 @@
 A plain pydantic model over `os.environ`: every field names its variable, so pydantic-settings
 would add nothing but ~13 ms of imports to every cold start.
 
-Unsafe defaults (the local JWT secret) are refused outside local mode so a misconfigured
-deployment fails at start instead of signing tokens with a public key.
+There is no default signing key, locally either (the local cloud serves the key it generated
+for its data dir from its Secrets Manager): without JWT_SECRET_NAME or a JWT_SECRET of at least
+32 characters an instance fails at start instead of signing tokens with a guessable key.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-
-LOCAL_JWT_SECRET = "local-only-jwt-secret-change-me-0123456789"  # noqa: S105 - refused outside local
 
 
 class Settings(BaseModel):
@@ -27,8 +26,8 @@ class Settings(BaseModel):
     nats_url: str = Field(alias="NATS_URL")
     # Server-side prepared statements: on for a direct connection, off behind RDS Proxy.
     db_prepared_statements: bool = Field(default=False, alias="DB_PREPARED_STATEMENTS")
-    # Either the secret itself (local) or the name of a Secrets Manager secret holding it.
-    jwt_secret: SecretStr = Field(default=SecretStr(LOCAL_JWT_SECRET), alias="JWT_SECRET")
+    # The name of the Secrets Manager secret holding the key (or, for tools, the key itself).
+    jwt_secret: SecretStr | None = Field(default=None, alias="JWT_SECRET")
     jwt_secret_name: str = Field(default="", alias="JWT_SECRET_NAME")
     # At most MAX_TOKEN_LIFETIME_SECONDS (24 h), which the verifier enforces as well.
     jwt_ttl_seconds: int = Field(default=3600, alias="JWT_TTL_SECONDS", gt=0, le=24 * 3600)
@@ -57,14 +56,13 @@ class Settings(BaseModel):
     auth_seed_secret_name: str = Field(default="", alias="AUTH_SEED_SECRET_NAME")
 
     @model_validator(mode="after")
-    def _refuse_unsafe_defaults(self) -> Settings:
-        if self.environment != "local":
-            if self.jwt_secret.get_secret_value() == LOCAL_JWT_SECRET and not self.jwt_secret_name:
-                raise ValueError(
-                    "JWT_SECRET is the local default; set JWT_SECRET_NAME or a real JWT_SECRET"
-                )
-            if len(self.jwt_secret.get_secret_value()) < 32 and not self.jwt_secret_name:
-                raise ValueError("JWT_SECRET must be at least 32 characters")
+    def _require_a_signing_key(self) -> Settings:
+        if self.jwt_secret_name:
+            return self
+        if self.jwt_secret is None:
+            raise ValueError("no JWT signing key: set JWT_SECRET_NAME (or JWT_SECRET)")
+        if len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters")
         return self
 
     @property

@@ -4,10 +4,10 @@ Only HS256 is ever accepted: `verify` pins the algorithm list, so `alg: none`, a
 algorithm (the RS256/HS256 confusion attack) or another HMAC size is refused before the
 signature is looked at. Every way a token can be wrong raises the one `InvalidToken` error.
 
-The signing key is `Settings.jwt_secret` locally, or, when `jwt_secret_name` is set, the
-Secrets Manager secret of that name, fetched through Powertools Parameters on first use (not at
-import) and cached for KEY_MAX_AGE_SECONDS, so a rotated key is picked up within five minutes
-without a fetch on the request path.
+The signing key is the Secrets Manager secret named by `jwt_secret_name` (in AWS and in the
+local cloud alike; `Settings.jwt_secret` serves tools without one), fetched on first use (not
+at import; vendyz.core.secrets_manager) and kept for KEY_MAX_AGE_SECONDS, so a rotated key is
+picked up within five minutes without a fetch on every request.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 import jwt
 
+from vendyz.core.secrets_manager import SecretUnavailable, get_secret_string
 from vendyz.core.settings import Settings
 
 ALGORITHM = "HS256"
@@ -72,27 +73,37 @@ def _checked(key: str | bytes) -> bytes:
     return raw
 
 
-def _fetch_secret(name: str) -> bytes:
-    """The secret's value from Secrets Manager; Powertools caches it for KEY_MAX_AGE_SECONDS."""
-    # Imported here: it pulls in boto3 (~60 ms), which only deployments with a secret need.
-    from aws_lambda_powertools.utilities import parameters
+class _SecretKey:
+    """The key in the secret `name`, fetched when first asked and again once older than
+    KEY_MAX_AGE_SECONDS."""
 
-    try:
-        value: Any = parameters.get_secret(name, max_age=KEY_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError as exc:
-        raise SigningKeyUnavailable(f"cannot read the JWT key secret {name!r}: {exc}") from exc
-    if not isinstance(value, str | bytes):
-        raise SigningKeyUnavailable(f"the JWT key secret {name!r} is not a string")
-    return _checked(value)
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._key = b""
+        self._fetched_at = 0.0
+
+    def __call__(self) -> bytes:
+        if self._key and time.monotonic() - self._fetched_at < KEY_MAX_AGE_SECONDS:
+            return self._key
+        try:
+            value = get_secret_string(self._name)
+        except SecretUnavailable as exc:
+            message = f"cannot read the JWT key secret {self._name!r}: {exc}"
+            raise SigningKeyUnavailable(message) from exc
+        self._key = _checked(value)
+        self._fetched_at = time.monotonic()
+        return self._key
 
 
 def key_source(settings: Settings) -> Callable[[], bytes]:
     """Where the signing key comes from; calling it never happens at import."""
     name = settings.jwt_secret_name
     if name:
-        return lambda: _fetch_secret(name)
-    local = _checked(settings.jwt_secret.get_secret_value())
-    return lambda: local
+        return _SecretKey(name)
+    if settings.jwt_secret is None:  # Settings refuses this; a built Settings may not
+        raise SigningKeyUnavailable("neither JWT_SECRET_NAME nor JWT_SECRET is set")
+    fixed = _checked(settings.jwt_secret.get_secret_value())
+    return lambda: fixed
 
 
 class Tokens:

@@ -26,17 +26,28 @@ SWAGGER_UI = """<!doctype html>
 <div id="swagger-ui"></div>
 <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
 <script>
-SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui", persistAuthorization: true});
+SwaggerUIBundle({url: "SPEC_URL", dom_id: "#swagger-ui", persistAuthorization: true});
 </script>
 </body>
 </html>
 """
 
 
+# The page's spec, relative to the page: /api/v1/docs reads /api/v1/openapi.json; /docs, where
+# the original served it, reads /docs-json as the original's did.
+PAGES = {
+    "/docs": SWAGGER_UI.replace("SPEC_URL", "docs-json"),
+    "/api/v1/docs": SWAGGER_UI.replace("SPEC_URL", "openapi.json"),
+}
+SPECS = ("/api/v1/openapi.json", "/docs-json")
+
+
 def serve_docs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event.get("rawPath", "").endswith("/openapi.json"):
+    path = event.get("rawPath", "")
+    if path in SPECS:
         return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": SPEC}
-    return {"statusCode": 200, "headers": {"content-type": "text/html"}, "body": SWAGGER_UI}
+    page = PAGES.get(path, PAGES["/api/v1/docs"])
+    return {"statusCode": 200, "headers": {"content-type": "text/html"}, "body": page}
 
 
 handler = obs.instrument(serve_docs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import (
@@ -143,6 +143,9 @@ def _changed(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+ProductSort = Literal["name", "-name", "created", "-created"]
+
+
 def create_inventory_app(service: InventoryService, sessions: Sessions) -> FastAPI:
     router = APIRouter(tags=["products"])
 
@@ -150,9 +153,13 @@ def create_inventory_app(service: InventoryService, sessions: Sessions) -> FastA
     async def list_products(
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
+        sort: Annotated[
+            ProductSort, Query(description="name (default), created; a leading - reverses")
+        ] = "name",
     ) -> dict[str, Any]:
-        """The sale's products, oldest first, `limit` per page (at most 50)."""
-        items, total = service.list_products(page=page, limit=limit)
+        """The sale's products, by name unless `sort` says otherwise, `limit` per page (at
+        most 50)."""
+        items, total = service.list_products(page=page, limit=limit, sort=sort)
         return envelope(
             {
                 "items": items,

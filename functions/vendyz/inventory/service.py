@@ -86,16 +86,15 @@ class InventoryService:
         self._pool = pool
         self._cache = cache
         self._outbox = Outbox("inventory", pool, publisher)
-        # Test hook: runs after a reservation committed, before the reply (to simulate a
-        # timeout that happens after the work is done). None in production.
-        self.after_reserve_committed: Callable[[str], None] | None = None
 
     # -- reads (cached) -----------------------------------------------------------------------
-    def list_products(self, *, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def list_products(
+        self, *, page: int, limit: int, sort: str = "name"
+    ) -> tuple[list[dict[str, Any]], int]:
         key: str | None = None
         try:
             version = int(self._cache.get(_LIST_VERSION_KEY) or 0)
-            key = f"products:v{version}:{page}:{limit}"
+            key = f"products:v{version}:{sort}:{page}:{limit}"
             cached = self._cache.get(key)
         except redis.RedisError as exc:
             logger.warning("products read from PostgreSQL: Redis failed", extra={"error": str(exc)})
@@ -105,7 +104,7 @@ class InventoryService:
             return items, total
         rows, total = run_repeatable(
             self._pool,
-            partial(store.list_products, offset=(page - 1) * limit, limit=limit),
+            partial(store.list_products, offset=(page - 1) * limit, limit=limit, sort=sort),
         )
         items = [_public(r) for r in rows]
         if key is not None:
@@ -202,8 +201,6 @@ class InventoryService:
                 user_id=user_id,
             ),
         )
-        if self.after_reserve_committed is not None:
-            self.after_reserve_committed(order_id)
         if row["event_id"] is not None:
             event = Event(str(row["event_id"]), "inventory.reserved", row["event_payload"])
             # A reservation never brings stock back: it sets the marker at most, so it cannot

@@ -10,10 +10,21 @@ from vendyz.core.db import Connection, Row
 _COLUMNS = "product_id, name, stock, price, starts_at, ends_at, max_per_user"
 
 
-def list_products(conn: Connection, *, offset: int, limit: int) -> tuple[list[Row], int]:
+# The orders a listing may be sorted in (the original sorted by name).
+PRODUCT_ORDERS = {
+    "name": "name, product_id",
+    "-name": "name DESC, product_id DESC",
+    "created": "created_at, product_id",
+    "-created": "created_at DESC, product_id DESC",
+}
+
+
+def list_products(
+    conn: Connection, *, offset: int, limit: int, sort: str = "name"
+) -> tuple[list[Row], int]:
     rows = conn.execute(
         f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM inventory.products"
-        " ORDER BY created_at, product_id OFFSET %s LIMIT %s",
+        f" ORDER BY {PRODUCT_ORDERS[sort]} OFFSET %s LIMIT %s",
         (offset, limit),
     ).fetchall()
     if not rows:  # a page past the end still reports the total

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Header, Path, Query
 from fastapi.responses import JSONResponse
@@ -118,9 +118,13 @@ def create_orders_app(service: OrdersService, sessions: Sessions) -> FastAPI:
         user: CurrentUser,
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
+        status: Annotated[
+            Literal["PENDING", "CONFIRMED", "FAILED"] | None,
+            Query(description="only orders of this status (default: all but FAILED)"),
+        ] = None,
     ) -> dict[str, Any]:
-        """Your orders, newest first."""
-        items, total = service.list_orders(user.user_id, page=page, limit=limit)
+        """Your orders, newest first; the failed ones only when asked for by `status`."""
+        items, total = service.list_orders(user.user_id, page=page, limit=limit, status=status)
         return envelope({"items": items, "page": page, "limit": limit, "total": total})
 
     @router.get(

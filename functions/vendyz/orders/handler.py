@@ -18,7 +18,6 @@ inventory = LambdaRpc(
     settings.inventory_function_name,
     endpoint_url=settings.lambda_endpoint_url or None,
     timeout_seconds=settings.rpc_timeout_seconds,
-    sign=not settings.is_local,
 )
 
 

@@ -291,10 +291,12 @@ class OrdersService:
 
     # -- reading ------------------------------------------------------------------------------
     def list_orders(
-        self, user_id: str, *, page: int, limit: int
+        self, user_id: str, *, page: int, limit: int, status: str | None = None
     ) -> tuple[list[dict[str, Any]], int]:
         with self._pool.connection() as conn:
-            rows, total = store.list_for_user(conn, user_id, offset=(page - 1) * limit, limit=limit)
+            rows, total = store.list_for_user(
+                conn, user_id, offset=(page - 1) * limit, limit=limit, status=status
+            )
         return [order_view(r) for r in rows], total
 
     def get_order(self, principal: Principal, order_id: str) -> dict[str, Any]:

@@ -160,16 +160,20 @@ def stale_pending(conn: Connection, *, older_than_seconds: float, limit: int) ->
 
 
 def list_for_user(
-    conn: Connection, user_id: str, *, offset: int, limit: int
+    conn: Connection, user_id: str, *, offset: int, limit: int, status: str | None
 ) -> tuple[list[Row], int]:
+    """The user's orders of `status`, or (None) all but the FAILED ones, as the original."""
+    where = "user_id = %s AND " + ("status = %s" if status else "status <> %s")
+    params = (user_id, status or "FAILED")
     rows = conn.execute(
-        f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM orders.orders WHERE user_id = %s"
+        f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM orders.orders WHERE {where}"
         " ORDER BY created_at DESC, order_id DESC OFFSET %s LIMIT %s",
-        (user_id, offset, limit),
+        (*params, offset, limit),
     ).fetchall()
     if not rows:
         counted = conn.execute(
-            "SELECT count(*) AS total FROM orders.orders WHERE user_id = %s", (user_id,)
+            f"SELECT count(*) AS total FROM orders.orders WHERE {where}",
+            params,
         ).fetchone()
         return [], int(counted["total"]) if counted else 0
     total = int(rows[0]["total"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from types import FrameType
@@ -27,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="worker processes of the local cloud the bench starts (without --url)",
+        default=1,
+        help="gateway processes of the local cloud the bench starts (without --url)",
     )
     parser.add_argument(
         "--warmup",

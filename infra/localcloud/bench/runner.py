@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ class BenchOptions:
     plot_path: str | None = None
     measure_seconds: float = 5.0  # each of db_limit and reserve_path
     setup_concurrency: int = 8  # registrations are argon2-bound
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # of the started cloud
+    workers: int = 1  # gateway processes of the started cloud
     # Untimed orders for a product of their own first, so the timed load meets warm instances
     # (connections open) as a sale would; None: min(2 * concurrency, users), one per buyer.
     warmup: int | None = None
