@@ -18,7 +18,6 @@ from tests.helpers import bearer, create_product, login, register_and_login
 from vendyz.auth.service import AuthService, Limit, LoginLimits
 from vendyz.core.db import create_pool
 from vendyz.core.errors import TooManyRequests
-from vendyz.core.settings import LOCAL_JWT_SECRET
 from vendyz.core.tokens import Tokens
 
 PASSWORD = "correct-horse"
@@ -116,7 +115,9 @@ def auth_service(local_cloud: LocalCloud) -> Iterator[AuthService]:
     pool = create_pool(local_cloud.urls.database_url, max_size=2, name="test-auth")
     cache = redis.Redis.from_url(local_cloud.urls.redis_url)
     limits = LoginLimits(registrations=Limit(2, 3600))
-    yield AuthService(pool, cache, Tokens(LOCAL_JWT_SECRET), token_ttl_seconds=60, limits=limits)
+    yield AuthService(
+        pool, cache, Tokens(local_cloud.secrets.jwt_key), token_ttl_seconds=60, limits=limits
+    )
     pool.close()
     cache.close()
 
