@@ -55,10 +55,13 @@ _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "S
 
 
 def _error_body(status: str) -> dict[str, Any]:
-    name = "GatewayError" if status in _GATEWAY_ANSWERS else "Envelope_FieldErrors_"
-    if status in ("429", "503"):
-        name = "Envelope_Any_"
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+    name = "Envelope_Any_" if status in ("429", "503") else "Envelope_FieldErrors_"
+    schema: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
+    if status == "431":  # only API Gateway answers it
+        schema = {"$ref": "#/components/schemas/GatewayError"}
+    elif status in _GATEWAY_ANSWERS:  # API Gateway's own body, or our envelope from a function
+        schema = {"anyOf": [{"$ref": "#/components/schemas/GatewayError"}, schema]}
+    return {"application/json": {"schema": schema}}
 
 
 def _add_error_statuses(
@@ -74,7 +77,7 @@ def _add_error_statuses(
         extra |= _SECURED
     responses = operation.setdefault("responses", {})
     for status, description in extra.items():
-        if status == "422" or status not in responses:
+        if status == "422" or status in _GATEWAY_ANSWERS or status not in responses:
             known = responses.get(status, {}).get("description", description)
             responses[status] = {"description": known, "content": _error_body(status)}
     for status in ("429", "503"):

@@ -53,16 +53,20 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VendyzUp]:
 @pytest.fixture(scope="module")
 def shoppers(cloud: VendyzUp) -> list[str]:
     async def register_all() -> list[str]:
+        # Within Auth's reserved concurrency (16): past it API Gateway answers 500 (throttled).
+        gate = asyncio.Semaphore(8)
         async with httpx.AsyncClient(base_url=f"{cloud.base_url}/api/v1", timeout=60) as api:
 
             async def one(i: int) -> str:
                 email = f"fault-{i}-{uuid.uuid4().hex[:8]}@example.com"
                 body = {"email": email, "password": "correct-horse"}
-                registered = await api.post(
-                    "/auth/register", json=body | {"firstName": "F", "lastName": str(i)}
-                )
+                async with gate:
+                    registered = await api.post(
+                        "/auth/register", json=body | {"firstName": "F", "lastName": str(i)}
+                    )
                 assert registered.status_code == 201, registered.text
-                logged_in = await api.post("/auth/login", json=body)
+                async with gate:
+                    logged_in = await api.post("/auth/login", json=body)
                 token: str = logged_in.json()["data"]["token"]
                 return token
 

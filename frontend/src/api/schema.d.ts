@@ -734,7 +734,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Validation Error */
@@ -803,7 +803,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_NoneType_"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description The token's user may not do this */
@@ -812,7 +812,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Request headers larger than 10 KiB (answered by the gateway) */
@@ -861,7 +861,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_NoneType_"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description The token's user may not do this */
@@ -870,7 +870,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Request headers larger than 10 KiB (answered by the gateway) */
@@ -941,7 +941,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description A field is missing, unknown or invalid */
@@ -1063,7 +1063,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Not an admin */
@@ -1072,7 +1072,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_NoneType_"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Body larger than the limit */
@@ -1081,7 +1081,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Validation Error */
@@ -1153,7 +1153,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description The token's user may not do this */
@@ -1162,7 +1162,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Body larger than the limit */
@@ -1171,7 +1171,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Validation Error */
@@ -1245,7 +1245,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description The token's user may not do this */
@@ -1254,7 +1254,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description No such product */
@@ -1281,7 +1281,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Invalid body, or key reused */
@@ -1362,7 +1362,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description The token's user may not do this */
@@ -1371,7 +1371,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description No such order of yours */
@@ -1380,7 +1380,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_NoneType_"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Body larger than the limit */
@@ -1389,7 +1389,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Validation Error */
@@ -1461,7 +1461,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Validation Error */
@@ -1532,7 +1532,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Not an admin */
@@ -1541,7 +1541,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_NoneType_"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Body larger than the limit */
@@ -1550,7 +1550,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Validation Error */
@@ -1620,7 +1620,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_NoneType_"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Body larger than the limit */
@@ -1629,7 +1629,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Validation Error */
@@ -1703,7 +1703,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description The token's user may not do this */
@@ -1712,7 +1712,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description No such product */
@@ -1721,7 +1721,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_NoneType_"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Body larger than the limit */
@@ -1730,7 +1730,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayError"];
+                    "application/json": components["schemas"]["GatewayError"] | components["schemas"]["Envelope_FieldErrors_"];
                 };
             };
             /** @description Validation Error */
