@@ -126,11 +126,13 @@ export function AccountBar() {
     );
   }
   async function onLogout() {
-    // The token is revoked server-side; signed out here whatever the answer.
+    // Leave the pages that poll with the token and drop their queries first, so nothing asks
+    // with it once the server has revoked it; signed out here whatever the answer.
+    navigate("sale");
+    await queryClient.cancelQueries({ queryKey: ["orders"] });
+    queryClient.removeQueries({ queryKey: ["orders"] });
     await api.POST("/api/v1/auth/logout").catch(() => undefined);
     session.clear();
-    queryClient.removeQueries({ queryKey: ["orders"] });
-    navigate("sale");
   }
   return (
     <div className="account">
