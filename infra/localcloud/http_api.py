@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote
 
 from localcloud.authorizer_cache import AuthorizerCache
 from localcloud.cors import CorsPolicy
+from localcloud.instance import FunctionError
 from localcloud.invoke_api import log_function_error
 from localcloud.responses import (
     HttpResponse,
@@ -23,7 +24,7 @@ from localcloud.responses import (
     new_request_id,
     request_headers,
 )
-from localcloud.runtime import FunctionError, FunctionRuntime, Throttled
+from localcloud.runtime import FunctionRuntime, Throttled
 from localcloud.template import LOCAL_ACCOUNT, LOCAL_REGION, AppTemplate, Route
 
 log = logging.getLogger("localcloud")

@@ -9,9 +9,10 @@ import logging
 import re
 from typing import Any
 
+from localcloud.instance import FunctionError
 from localcloud.local_secrets import LocalSecrets
 from localcloud.responses import HttpResponse, Scope, json_response, request_headers
-from localcloud.runtime import FunctionError, FunctionRuntime, Throttled
+from localcloud.runtime import FunctionRuntime, Throttled
 from localcloud.sigv4_auth import verify_request
 
 log = logging.getLogger("localcloud")

@@ -2,67 +2,47 @@
 one invocation at a time, started on first use (a cold start, logged as Lambda's REPORT line
 with its Init Duration), reused while warm, frozen (SIGSTOP) between invocations, killed and
 replaced past the function's Timeout, reaped when idle. Past the reserved concurrency a call
-is throttled at once, as Lambda throttles; nothing waits in line."""
+is throttled at once, as Lambda throttles.
+
+Lambda gives each concurrent invocation a machine's share of its own; here all instances share
+a few cores, so past a local cap of instances per function (a few per core) an invocation
+waits for a warm instance instead of forking one more. Each waits in line, bounded by the
+reserved concurrency (waiting invocations count as concurrent, as in Lambda), and an instance
+busy for longer than LONG_INVOCATION_SECONDS stops counting toward the cap: slow handlers get
+the parallel instances they would get in AWS, while a burst of fast ones is served by warm
+instances instead of dozens of cold starts fighting for the cores."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import logging
 import os
-import signal
-import socket
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from localcloud import wire
+from localcloud.instance import (
+    FunctionError,
+    Instance,
+    InvocationTimedOut,
+    max_rss_mb,
+    start_instance,
+)
 from localcloud.sandbox import InstanceConfig
 from localcloud.template import LOCAL_ACCOUNT, LOCAL_REGION, FunctionSpec
 from localcloud.zygote import Zygote, shared_zygote
 
 log = logging.getLogger("localcloud.lambda")
 
-INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase
 IDLE_SECONDS = 300.0  # how long an unused instance stays warm
-# Inits at once in this process, whatever the function. Lambda starts a burst of instances
-# on as many machines; here they share a few cores, and 64 inits at once would each take 64
-# times as long (past the init limit on a busy machine). In line, the first are soon ready.
-MAX_CONCURRENT_INITS = 2 * (os.cpu_count() or 1)
-_inits_running = 0
-
-
-class FunctionError(Exception):
-    """The invocation failed; `payload` is the error document Lambda returns for it."""
-
-    def __init__(self, payload: dict[str, Any]) -> None:
-        super().__init__(str(payload.get("errorMessage", "")))
-        self.payload = payload
-
-
-class InvocationTimedOut(FunctionError, TimeoutError):
-    """The handler ran past the function's Timeout; its instance was killed."""
+# Instances per function before an invocation waits for a warm one (see the docstring).
+DEFAULT_INSTANCE_CAP = 4 * (os.cpu_count() or 1)
+LONG_INVOCATION_SECONDS = 0.25
 
 
 class Throttled(Exception):
-    """Every instance the function may run is busy (its reserved concurrency)."""
-
-
-@dataclass(eq=False)
-class _Instance:
-    pid: int
-    sock: socket.socket
-    buffer: bytearray = field(default_factory=bytearray)
-    last_used: float = 0.0
-    cold: bool = True
-    init_ms: float = 0.0
-
-    def kill(self) -> None:
-        if self.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-        self.sock.close()
+    """The function's reserved concurrency is all in flight (running or waiting)."""
 
 
 class FunctionRuntime:
@@ -73,9 +53,11 @@ class FunctionRuntime:
         *,
         zygote: Zygote | None = None,
         idle_seconds: float = IDLE_SECONDS,
+        instance_cap: int = DEFAULT_INSTANCE_CAP,
     ) -> None:
         """`environment`: the instance's whole environment beyond Lambda's own variables
-        (default: the template's Environment alone)."""
+        (default: the template's Environment alone). `instance_cap`: instances before an
+        invocation waits for a warm one (the module's docstring)."""
         self.spec = spec
         self.arn = f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{spec.name}"
         self._zygote = zygote or shared_zygote()
@@ -88,9 +70,14 @@ class FunctionRuntime:
             memory_mb=spec.memory_mb,
             arn=self.arn,
         )
-        self._idle: list[_Instance] = []  # the most recently used last
-        self._instances: set[_Instance] = set()
+        self._instance_cap = max(1, instance_cap)
+        self._idle: list[Instance] = []  # the most recently used last
+        self._instances: set[Instance] = set()
         self._starting = 0
+        self._in_flight = 0  # invocations running, starting an instance or waiting for one
+        # Invocations waiting for an instance, first come first served: each gets an instance
+        # that finished, or None when a slot came free to start one.
+        self._waiters: collections.deque[asyncio.Future[Instance | None]] = collections.deque()
 
     @property
     def instance_pids(self) -> list[int]:
@@ -98,17 +85,23 @@ class FunctionRuntime:
 
     async def invoke(self, event: Any) -> Any:
         """Run one invocation; its result, or FunctionError (InvocationTimedOut past the
-        timeout, a TimeoutError too), or Throttled when every allowed instance is busy."""
-        self._reap_idle()
-        instance = self._idle.pop() if self._idle else await self._cold_start()
+        timeout, a TimeoutError too), or Throttled past the reserved concurrency."""
+        if self._in_flight >= self.spec.concurrency:
+            raise Throttled(f"{self.spec.name}: Rate Exceeded.")
+        self._in_flight += 1
+        try:
+            return await self._invoke(await self._acquire(), event)
+        finally:
+            self._in_flight -= 1
+
+    async def _invoke(self, instance: Instance, event: Any) -> Any:
         request_id = str(uuid.uuid4())
         timeout = self.spec.timeout_seconds
         started = time.perf_counter()
-        os.kill(instance.pid, signal.SIGCONT)
+        instance.busy_since = time.monotonic()
+        request = {"requestId": request_id, "remainingMs": int(timeout * 1000), "event": event}
         try:
-            request = {"requestId": request_id, "remainingMs": int(timeout * 1000), "event": event}
-            await asyncio.get_running_loop().sock_sendall(instance.sock, wire.encode(request))
-            reply = await asyncio.wait_for(wire.read(instance.sock, instance.buffer), timeout)
+            reply = await instance.exchange(request, timeout)
         except TimeoutError:
             self._discard(instance)
             raise InvocationTimedOut(
@@ -133,9 +126,7 @@ class FunctionRuntime:
         if reply.get("exit"):
             self._discard(instance)
         else:
-            os.kill(instance.pid, signal.SIGSTOP)
-            instance.last_used = time.monotonic()
-            self._idle.append(instance)
+            self._release(instance)
         if instance.cold:
             instance.cold = False
             self._report(request_id, instance, (time.perf_counter() - started) * 1000)
@@ -143,55 +134,77 @@ class FunctionRuntime:
             raise FunctionError(reply["error"])
         return reply["result"]
 
-    async def _cold_start(self) -> _Instance:
-        if len(self._instances) + self._starting >= self.spec.concurrency:
-            raise Throttled(f"{self.spec.name}: Rate Exceeded.")
-        global _inits_running
+    async def _acquire(self) -> Instance:
+        """A warm instance, a new one while under the cap, or the next to come free."""
+        self._reap_idle()
+        if self._idle:
+            return self._idle.pop()
+        if self._may_start():
+            return await self._cold_start()
+        waiter: asyncio.Future[Instance | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            while not waiter.done() and not self._may_start():
+                await asyncio.wait({waiter}, timeout=self._until_one_runs_long())
+        except BaseException:  # the caller went away: pass on what was handed to it
+            handed = waiter.result() if waiter.done() else None
+            if handed is not None:
+                self._release(handed)
+            raise
+        finally:
+            if not waiter.done():
+                self._waiters.remove(waiter)
+                waiter.cancel()
+        instance = waiter.result() if not waiter.cancelled() else None
+        return instance if instance is not None else await self._cold_start()
+
+    def _may_start(self) -> bool:
+        """Under the cap, counting only instances not busy for long."""
+        now = time.monotonic()
+        long_busy = sum(
+            1
+            for instance in self._instances
+            if instance.busy_since is not None
+            and now - instance.busy_since >= LONG_INVOCATION_SECONDS
+        )
+        return len(self._instances) + self._starting < self._instance_cap + long_busy
+
+    def _until_one_runs_long(self) -> float:
+        """Seconds until the earliest busy invocation counts as long (a slot may open)."""
+        now = time.monotonic()
+        pending = [
+            instance.busy_since + LONG_INVOCATION_SECONDS - now
+            for instance in self._instances
+            if instance.busy_since is not None
+            and now - instance.busy_since < LONG_INVOCATION_SECONDS
+        ]
+        return max(0.001, min(pending, default=LONG_INVOCATION_SECONDS))
+
+    def _release(self, instance: Instance) -> None:
+        """The instance finished an invocation: straight to the next in line, or frozen."""
+        instance.busy_since = None
+        instance.last_used = time.monotonic()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(instance)  # runs on at once: no freeze between the two
+                return
+        instance.freeze()
+        self._idle.append(instance)
+
+    async def _cold_start(self) -> Instance:
         self._starting += 1
         try:
-            while _inits_running >= MAX_CONCURRENT_INITS:
-                await asyncio.sleep(0.005)
-            _inits_running += 1
-            try:
-                pid, ours, buffer, ready = await self._init()
-            finally:
-                _inits_running -= 1
+            instance = await start_instance(self._zygote, self._config)
+        except BaseException:
+            self._wake_one_to_start()
+            raise
         finally:
             self._starting -= 1
-        if "initError" in ready:
-            _Instance(pid, ours).kill()
-            raise FunctionError(ready["initError"])
-        instance = _Instance(pid, ours, buffer, init_ms=float(ready["ready"]))
         self._instances.add(instance)
         return instance
 
-    async def _init(self) -> tuple[int, socket.socket, bytearray, dict[str, Any]]:
-        """Fork an instance and wait for its init: (pid, socket, what it sent after, verdict)."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        ours.setblocking(False)
-        pid = 0
-        buffer = bytearray()
-        try:
-            self._zygote.fork(self._config, theirs)
-            theirs.close()
-            async with asyncio.timeout(INIT_TIMEOUT_SECONDS):
-                pid = int((await wire.read(ours, buffer))["pid"])
-                ready = await wire.read(ours, buffer)
-        except TimeoutError:
-            _Instance(pid, ours).kill()
-            raise FunctionError(
-                {
-                    "errorMessage": f"Init timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds",
-                    "errorType": "Sandbox.Timedout",
-                }
-            ) from None
-        except BaseException:
-            theirs.close()
-            _Instance(pid, ours).kill()
-            raise
-        return pid, ours, buffer, ready
-
-    def _report(self, request_id: str, instance: _Instance, duration_ms: float) -> None:
+    def _report(self, request_id: str, instance: Instance, duration_ms: float) -> None:
         log.info(
             "%s REPORT RequestId: %s\tDuration: %.2f ms\tMemory Size: %d MB\t"
             "Max Memory Used: %d MB\tInit Duration: %.2f ms",
@@ -209,11 +222,20 @@ class FunctionRuntime:
         while self._idle and self._idle[0].last_used < expired:
             self._discard(self._idle.pop(0))
 
-    def _discard(self, instance: _Instance) -> None:
+    def _discard(self, instance: Instance) -> None:
         self._instances.discard(instance)
         if instance in self._idle:
             self._idle.remove(instance)
         instance.kill()
+        self._wake_one_to_start()
+
+    def _wake_one_to_start(self) -> None:
+        """A slot came free (an instance went, or did not start): the next in line starts one."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def shutdown(self) -> None:
         for instance in list(self._instances):
@@ -236,15 +258,3 @@ def lambda_variables(spec: FunctionSpec) -> dict[str, str]:
         "LANG": "en_US.UTF-8",
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
     }
-
-
-def max_rss_mb(pid: int) -> int:
-    """The peak resident memory of a process (VmHWM), in MB; 0 if it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return 0

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from localcloud.runtime import FunctionError, FunctionRuntime, InvocationTimedOut, Throttled
+from localcloud.instance import FunctionError, InvocationTimedOut
+from localcloud.runtime import DEFAULT_INSTANCE_CAP, FunctionRuntime, Throttled
 from localcloud.template import FunctionSpec
 
 
@@ -26,7 +27,13 @@ def make_runtime() -> Iterator[Any]:
     made: list[FunctionRuntime] = []
 
     def make(
-        handler: str, *, name: str = "Fake", concurrency: int = 2, timeout: float = 5.0, **kw: Any
+        handler: str,
+        *,
+        name: str = "Fake",
+        concurrency: int = 2,
+        timeout: float = 5.0,
+        instance_cap: int = DEFAULT_INSTANCE_CAP,
+        **kw: Any,
     ) -> FunctionRuntime:
         spec = FunctionSpec(
             name=name,
@@ -36,7 +43,7 @@ def make_runtime() -> Iterator[Any]:
             timeout_seconds=timeout,
             **kw,
         )
-        runtime = FunctionRuntime(spec)
+        runtime = FunctionRuntime(spec, instance_cap=instance_cap)
         made.append(runtime)
         return runtime
 
@@ -84,6 +91,87 @@ def test_past_the_reserved_concurrency_a_call_is_throttled_not_queued(
     # THEN that one is throttled at once, and the slow one still completes
     assert isinstance(other, Throttled)
     assert "pid" in slow
+
+
+def test_a_burst_past_the_local_cap_is_served_by_warm_instances_in_turn(
+    make_runtime: Any,
+) -> None:
+    # GIVEN a function reserving 10 instances on a local cloud capped at 2 a function
+    runtime = make_runtime("sleepy", concurrency=10, instance_cap=2)
+    # WHEN 6 short invocations come at once
+    results = run(*(runtime.invoke({"seconds": 0.05}) for _ in range(6)))
+    # THEN none is throttled or fails, and two instances served them all
+    assert all(isinstance(result, dict) for result in results), results
+    assert len({result["pid"] for result in results}) == 2
+    assert len(runtime.instance_pids) == 2
+
+
+def test_past_the_cap_a_long_invocation_does_not_hold_back_the_next(make_runtime: Any) -> None:
+    # GIVEN a function capped at 1 instance, busy with a 2 s invocation
+    runtime = make_runtime("sleepy", concurrency=3, instance_cap=1)
+
+    async def slow_then_quick() -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        finished: list[str] = []
+
+        async def call(name: str, seconds: float) -> dict[str, Any]:
+            result: dict[str, Any] = await runtime.invoke({"seconds": seconds})
+            finished.append(name)
+            return result
+
+        slow = asyncio.ensure_future(call("slow", 2.0))
+        await asyncio.sleep(0.1)
+        quick = await call("quick", 0)
+        return await slow, quick, finished
+
+    # WHEN a short invocation comes meanwhile
+    slow, quick, finished = asyncio.run(slow_then_quick())
+    # THEN it gets an instance of its own, as in Lambda, and finishes first
+    assert quick["pid"] != slow["pid"]
+    assert finished == ["quick", "slow"]
+
+
+def test_invocations_waiting_for_an_instance_count_toward_the_reserved_concurrency(
+    make_runtime: Any,
+) -> None:
+    # GIVEN a function reserving 2, capped at 1 instance, busy with a slow invocation
+    runtime = make_runtime("sleepy", concurrency=2, instance_cap=1)
+
+    async def three() -> list[Any]:
+        slow = asyncio.ensure_future(runtime.invoke({"seconds": 0.5}))
+        await asyncio.sleep(0.1)
+        waiting = asyncio.ensure_future(runtime.invoke({}))
+        await asyncio.sleep(0.05)
+        third = await asyncio.gather(runtime.invoke({}), return_exceptions=True)
+        return [await slow, await waiting, *third]
+
+    # WHEN a second invocation waits for it and a third comes
+    slow, waiting, third = asyncio.run(three())
+    # THEN the third is throttled (two are in flight), the other two complete
+    assert isinstance(third, Throttled)
+    assert "pid" in slow
+    assert "pid" in waiting
+
+
+def test_a_caller_that_gives_up_while_waiting_leaves_the_instance_usable(
+    make_runtime: Any,
+) -> None:
+    # GIVEN a function capped at 1 instance, busy with a 0.2 s invocation
+    runtime = make_runtime("sleepy", concurrency=3, instance_cap=1)
+
+    async def give_up_then_call() -> tuple[Any, Any, Any]:
+        busy = asyncio.ensure_future(runtime.invoke({"seconds": 0.2}))
+        await asyncio.sleep(0.05)
+        # WHEN a caller waiting for that instance gives up before it is free
+        gave_up = await asyncio.gather(
+            asyncio.wait_for(runtime.invoke({}), 0.05), return_exceptions=True
+        )
+        return await busy, gave_up[0], await runtime.invoke({})
+
+    busy, gave_up, after = asyncio.run(give_up_then_call())
+    # THEN the next call is served by the same warm instance
+    assert isinstance(gave_up, TimeoutError)
+    assert after["pid"] == busy["pid"]
+    assert runtime.instance_pids == [busy["pid"]]
 
 
 def test_a_thread_started_by_a_handler_does_not_run_between_invocations(
