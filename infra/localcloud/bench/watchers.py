@@ -24,6 +24,10 @@ from typing import Any
 from localcloud.bench.report import percentile
 
 CONNECT_TIMEOUT_S = 30.0
+# Handshakes in flight at once: each runs the authorizer and the Realtime function ($connect),
+# whose reserved concurrency (8 in the template) a stampede of W at once would exceed.
+CONNECTS_AT_ONCE = 8
+CONNECT_RETRY_S = 0.2
 SETTLE_TIMEOUT_S = 10.0
 
 Push = tuple[float, int]  # (wall-clock seconds, stock shown)
@@ -47,12 +51,29 @@ async def _watch(url: str, product_id: str, count: int, control: Connection) -> 
     errors: list[str] = []
     sockets: list[Any] = []
 
+    opening = asyncio.Semaphore(CONNECTS_AT_ONCE)
+
     async def open_one(index: int) -> None:
-        socket = await websockets.connect(url, open_timeout=CONNECT_TIMEOUT_S, max_queue=None)
-        await socket.send(json.dumps({"action": "subscribe", "products": [product_id]}))
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):  # pushes may come before the answer
-            while json.loads(await socket.recv()).get("type") != "subscribed":
-                pass
+        """As a browser's client does: a handshake or subscribe refused because the Realtime
+        function was throttled (as in AWS past its reserved concurrency) is retried."""
+        subscribe = json.dumps({"action": "subscribe", "products": [product_id]})
+        async with opening, asyncio.timeout(CONNECT_TIMEOUT_S):
+            while True:
+                try:
+                    socket = await websockets.connect(url, max_queue=None)
+                    break
+                except websockets.InvalidStatus as refused:
+                    if refused.response.status_code not in (429, 500, 503):
+                        raise
+                    await asyncio.sleep(CONNECT_RETRY_S)
+            await socket.send(subscribe)
+            while True:  # pushes may come before the answer
+                answer = json.loads(await socket.recv())
+                if answer.get("type") == "subscribed":
+                    break
+                if answer.get("message") == "Internal server error":
+                    await asyncio.sleep(CONNECT_RETRY_S)
+                    await socket.send(subscribe)
         sockets.append((index, socket))
 
     async def listen(index: int, socket: Any) -> None:
