@@ -134,27 +134,6 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def pin_to_one_cpu(index: int) -> set[int] | None:
-    """Keep the calling thread, and the threads it starts from now on, on CPU number `index`
-    of those allowed (round robin), where the OS allows it; the CPUs allowed before, or None
-    when nothing changed.
-
-    A worker runs Python on one CPU at a time anyway (the GIL); on one CPU its instances hand
-    the GIL to each other with a same-CPU wake-up instead of waking a thread on the other CPU
-    (an inter-processor interrupt, dear in a VM): CPU per order ~4.0 -> ~3.2 ms, paired bench
-    runs +30-110%."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = os.sched_getaffinity(0)
-    if len(allowed) < 2:
-        return None
-    try:
-        os.sched_setaffinity(0, {sorted(allowed)[index % len(allowed)]})
-    except OSError:  # a sandbox may refuse; the threads then only run slower
-        return None
-    return allowed
-
-
 def port_socket(host: str, port: int) -> socket.socket:
     """A socket bound with SO_REUSEPORT: each worker binds its own to the one port and the
     kernel spreads new connections across them (a shared accept queue would let one busy

@@ -23,6 +23,7 @@ from localcloud import wire
 Handler = Callable[[dict[str, Any], Any], Any]
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,13 @@ def error_payload(exc: BaseException, request_id: str | None = None) -> dict[str
 
 
 def _confine(config: InstanceConfig) -> None:
-    """Killed with the zygote; the function's environment only; data bounded by MemorySize."""
+    """Killed with the zygote, named after its function; the function's environment only;
+    data bounded by MemorySize."""
     if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        # The function's name (its first 15 bytes) in ps, top and /proc/PID/status.
+        libc.prctl(_PR_SET_NAME, config.function_name.encode()[:15], 0, 0, 0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote ignores it; a handler may not
     os.environ.clear()

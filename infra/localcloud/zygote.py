@@ -28,6 +28,7 @@ from localcloud import wire
 from localcloud.sandbox import InstanceConfig
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 READY_TIMEOUT_SECONDS = 120.0
 
 # What every handler imports first. Importing them once here takes ~0.4 s off each cold start
@@ -165,7 +166,9 @@ def _serve(control: socket.socket) -> None:
 
 def main(argv: list[str]) -> None:
     if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        libc.prctl(_PR_SET_NAME, b"vendyz-zygote", 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for `vendyz up` to handle
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # instances are reaped by the kernel
     control = socket.socket(fileno=int(argv[0]))

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -235,6 +236,19 @@ def test_the_handler_sees_the_function_environment_only_and_its_deadline(
     # AND the context counts down from the function's timeout
     (timing,) = run(make_runtime("sleepy", timeout=4.0).invoke({}))
     assert 3000 < timing["remainingMs"] <= 4000
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/comm"), reason="Linux process names")
+def test_each_instance_shows_its_function_in_the_process_list(make_runtime: Any) -> None:
+    # GIVEN two functions, one named past the 15 bytes a Linux process name holds
+    short = make_runtime("sleepy", name="OrdersFunction")
+    long = make_runtime("sleepy", name="AuthorizerFunction")
+    # WHEN each serves an invocation
+    (first,) = run(short.invoke({}))
+    (second,) = run(long.invoke({}))
+    # THEN ps and top show each instance by its function's name
+    assert Path(f"/proc/{first['pid']}/comm").read_text().strip() == "OrdersFunction"
+    assert Path(f"/proc/{second['pid']}/comm").read_text().strip() == "AuthorizerFunct"
 
 
 def test_memory_past_memory_size_ends_the_invocation_and_the_instance(make_runtime: Any) -> None:

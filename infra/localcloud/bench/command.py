@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
         help="base URL of a running deployment (default: start an in-process local cloud);"
-        " db_limit/reserve_path then need DATABASE_URL (and REDIS_URL, NATS_URL) set",
+        " db_limit then needs DATABASE_URL; reserve_path is measured on the started cloud only",
     )
     parser.add_argument("--stock", type=int, default=100, help="stock of the product (S)")
     parser.add_argument("--buyers", type=int, default=2000, help="buy requests to send (N)")

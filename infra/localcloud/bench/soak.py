@@ -197,7 +197,7 @@ def run_soak(seconds: float, *, workers: int, log: Any) -> SoakResult:
         in_process_cloud,
     )
 
-    with in_process_cloud(log, workers) as (base_url, urls):
+    with in_process_cloud(log, workers) as (base_url, database_url, _):
 
         async def go() -> SoakResult:
             api = BenchApi(base_url)
@@ -205,7 +205,7 @@ def run_soak(seconds: float, *, workers: int, log: Any) -> SoakResult:
                 _, admin = await api.login(DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)
             finally:
                 await api.aclose()
-            return await _soak(base_url, urls.database_url, seconds, admin)
+            return await _soak(base_url, database_url, seconds, admin)
 
         return asyncio.run(go())
 
