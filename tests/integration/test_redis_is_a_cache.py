@@ -12,6 +12,7 @@ from functools import partial
 import httpx
 import pytest
 import redis
+from psycopg_pool import PoolClosed
 
 from localcloud.cloud import LocalCloud
 from tests.helpers import bearer, create_product, register_and_login
@@ -21,6 +22,7 @@ from vendyz.core.events import EventPublisher
 from vendyz.core.markers import REVOCATIONS_LOADED_KEY
 from vendyz.inventory.api import reserve_stock_rpc
 from vendyz.inventory.service import InventoryService
+from vendyz.orders.gate import keys_hash
 from vendyz.orders.service import OrdersService
 
 
@@ -52,8 +54,8 @@ def test_a_replay_after_redis_lost_the_keys_answers_as_the_first_time(
     first = place(api, token, product_id, "last-unit")
     assert first.status_code == 201, first.text
     assert place(api, other, product_id, "too-late").status_code == 409
-    # AND Redis lost its memory of the key (a restart, an eviction)
-    cache.delete(f"idem:{user_id}:last-unit")
+    # AND Redis lost its memory of the shopper's keys (a restart, an eviction)
+    cache.delete(keys_hash(user_id))
 
     # WHEN the key is replayed
     replay = place(api, token, product_id, "last-unit")
@@ -133,3 +135,35 @@ def test_selling_and_reading_go_on_from_postgresql_while_redis_refuses(
         assert inventory.get_product(product_id)["stock"] == 2
     finally:
         pool.close()
+
+
+def test_once_redis_holds_a_shoppers_keys_a_new_key_is_answered_sold_out_without_postgresql(
+    api: httpx.Client, admin_token: str, local_cloud: LocalCloud, cache: redis.Redis
+) -> None:
+    # GIVEN a sold-out product, and Orders' service on the real data services
+    assert local_cloud.urls is not None
+    product_id = create_product(api, admin_token, stock=1)
+    buyer_id, buyer = register_and_login(api, prefix="keys-known")
+    assert place(api, buyer, product_id, "the-last-one").status_code == 201
+    pool = create_pool(local_cloud.urls.database_url, max_size=2, name="test-keys-known")
+    publisher = EventPublisher(local_cloud.urls.nats_url)
+
+    def no_reservation(_: object) -> None:
+        raise AssertionError("a sold-out product needs no reservation")
+
+    orders = OrdersService(pool, cache, publisher, no_reservation, lease_seconds=5)
+    try:
+        # WHEN the shopper's first keyed order after the sell-out is answered
+        first = orders.place_order(buyer_id, str(uuid.uuid4()), "first-try", product_id, 1)
+        # AND then PostgreSQL is out of reach for the next ones
+        pool.close()
+        later = orders.place_order(buyer_id, str(uuid.uuid4()), "second-try", product_id, 1)
+        # THEN the first read PostgreSQL (and loaded the shopper's keys), the next did not
+        assert (first.status_code, first.data["reason"]) == (409, "OUT_OF_STOCK")
+        assert (later.status_code, later.data["reason"]) == (409, "OUT_OF_STOCK")
+        assert cache.hexists(keys_hash(buyer_id), "the-last-one")
+        # AND a replay of the confirmed key still goes to PostgreSQL for its own answer
+        with pytest.raises(PoolClosed):
+            orders.place_order(buyer_id, str(uuid.uuid4()), "the-last-one", product_id, 1)
+    finally:
+        publisher.close()

@@ -3,7 +3,8 @@
 The order path (ARCHITECTURE.md, "The order path and its guarantees"):
 1. a Redis gate in one round trip: the caller's token against the logout denylist, the
    per-user token bucket, the sold-out marker, and whether the Idempotency-Key was seen (a
-   replay costs no token; a sold-out answer without a key needs no PostgreSQL at all);
+   replay costs no token; a sold-out answer needs no PostgreSQL when the request has no key
+   or Redis holds all the user's keys and not this one, vendyz.orders.gate);
 2. claim (user, key) with INSERT ... ON CONFLICT DO NOTHING, status PENDING, with a lease, in
    the same statement as the caller check (account exists and is active, token not revoked:
    PostgreSQL is the record, Redis only its cache);
@@ -149,18 +150,20 @@ class OrdersService:
         quantity: int,
     ) -> OrderReply:
         """`token_id`: the caller's token, checked against the logout denylist."""
-        sold_out = self._gate.check(user_id, token_id, idempotency_key, product_id)
+        verdict = self._gate.check(user_id, token_id, idempotency_key, product_id)
         digest = request_hash(product_id, quantity)
-        if sold_out:
-            if idempotency_key is None:
+        if verdict.sold_out:
+            if idempotency_key is None or verdict.key_is_new:
                 return _SOLD_OUT
             # The key may hold a finished order (Redis' memory of keys is only a cache):
             # its stored answer, not "sold out", is the replay.
-            allowed, row = self._db(
+            allowed, row, keys = self._db(
                 lambda c: store.find_for_caller(c, user_id, token_id, idempotency_key)
             )
             if not allowed:
                 raise Unauthorized("Account no longer active or token revoked")
+            if not verdict.keys_complete:
+                self._gate.remember(user_id, keys, complete=True)
             if row is None:
                 return _SOLD_OUT
             if row["status"] != "PENDING" and row["request_hash"] == digest:
@@ -185,6 +188,10 @@ class OrdersService:
             )
             if not allowed:
                 raise Unauthorized("Account no longer active or token revoked")
+            if claimed and idempotency_key is not None:
+                # Again, now that the claim is in: Redis may have lost the gate's mark and had
+                # the user's keys reloaded before this claim committed.
+                self._gate.remember(user_id, [idempotency_key])
             # Without a key only our own order id can conflict: a retried claim that committed.
             if claimed or idempotency_key is None:
                 return self._complete(order_id, product_id, quantity, user_id)

@@ -66,22 +66,26 @@ def claim(
 
 def find_for_caller(
     conn: Connection, user_id: str, token_id: str, idempotency_key: str
-) -> tuple[bool, Row | None]:
-    """(caller allowed, the key's order if any), in one round trip: the claim's caller check
-    for a request that will not claim (its product is sold out)."""
+) -> tuple[bool, Row | None, list[str]]:
+    """(caller allowed, the key's order if any, every key the user has an order for), in one
+    round trip: the claim's caller check for a request that will not claim (its product is
+    sold out), and what reloads the gate's memory of the user's keys."""
     row = conn.execute(
         "WITH caller AS ("
         " SELECT u.active AND NOT EXISTS"
         " (SELECT 1 FROM auth.revoked_tokens r WHERE r.jti = %s) AS allowed"
         " FROM auth.users u WHERE u.user_id = %s)"
-        f" SELECT coalesce((SELECT allowed FROM caller), false) AS caller_allowed, o.*"
+        " SELECT coalesce((SELECT allowed FROM caller), false) AS caller_allowed,"
+        " array(SELECT k.idempotency_key FROM orders.orders k WHERE k.user_id = %s"
+        " AND k.idempotency_key IS NOT NULL) AS user_keys, o.*"
         f" FROM (SELECT 1) AS one LEFT JOIN (SELECT {_COLUMNS} FROM orders.orders"
         " WHERE user_id = %s AND idempotency_key = %s) AS o ON true",
-        (token_id, user_id, user_id, idempotency_key),
+        (token_id, user_id, user_id, user_id, idempotency_key),
     ).fetchone()
     assert row is not None
     allowed = bool(row.pop("caller_allowed"))
-    return allowed, (row if row["order_id"] is not None else None)
+    keys = list(row.pop("user_keys"))
+    return allowed, (row if row["order_id"] is not None else None), keys
 
 
 def find_by_key(conn: Connection, user_id: str, idempotency_key: str) -> Row | None:
