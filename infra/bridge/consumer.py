@@ -36,7 +36,10 @@ FETCH_BATCH = 256
 # it bounds how long an event sits in the client before it is handled.
 FETCH_WAIT_SECONDS = 0.05
 RETRY_SECONDS = 1.0
-REMEMBERED_EVENT_IDS = 100_000
+# Ids kept for de-duplication: an event comes again only while unacknowledged (at most
+# MAX_ACK_PENDING of them), so twice that many cover the deliveries between a first delivery
+# and its redelivery ACK_WAIT_SECONDS later at up to ~4,000 events a second.
+REMEMBERED_EVENT_IDS = 2 * MAX_ACK_PENDING
 
 Ack = Callable[[], Awaitable[None]]
 

@@ -22,7 +22,7 @@ from vendyz.core.events import EventPublisher
 from vendyz.core.markers import REVOCATIONS_LOADED_KEY
 from vendyz.inventory.api import reserve_stock_rpc
 from vendyz.inventory.service import InventoryService
-from vendyz.orders.gate import keys_hash
+from vendyz.orders.gate import KEYS_COMPLETE, keys_hash
 from vendyz.orders.service import OrdersService
 
 
@@ -167,3 +167,25 @@ def test_once_redis_holds_a_shoppers_keys_a_new_key_is_answered_sold_out_without
             orders.place_order(buyer_id, str(uuid.uuid4()), "the-last-one", product_id, 1)
     finally:
         publisher.close()
+
+
+def test_keys_loaded_on_another_redis_server_are_not_trusted_after_a_failover(
+    api: httpx.Client, admin_token: str, cache: redis.Redis
+) -> None:
+    # GIVEN a shopper's confirmed order, the product sold out, and the shopper's keys known
+    user_id, token = register_and_login(api, prefix="failover")
+    product_id = create_product(api, admin_token, stock=1)
+    first = place(api, token, product_id, "bought")
+    assert first.status_code == 201, first.text
+    assert place(api, token, product_id, "loads-the-keys").status_code == 409
+    assert cache.hget(keys_hash(user_id), KEYS_COMPLETE) is not None
+    # AND a failover to a replica that has the hash as another server loaded it, without the
+    # write that added the confirmed key (asynchronous replication lost it)
+    cache.hset(keys_hash(user_id), KEYS_COMPLETE, "0" * 40)
+    cache.hdel(keys_hash(user_id), "bought")
+
+    # WHEN the confirmed key is replayed
+    replay = place(api, token, product_id, "bought")
+
+    # THEN PostgreSQL answers it as the first time, not "sold out"
+    assert (replay.status_code, replay.json()) == (201, first.json())

@@ -4,10 +4,10 @@ per-user token bucket, the sold-out marker and whether the Idempotency-Key was s
 Everything it keeps is a cache or a throttle: while Redis is down the gate is skipped, and the
 claim statement in PostgreSQL (the record) still checks the caller.
 
-A shopper's keys live in one hash, `idem:<user>`. Redis loses a hash whole (a restart, an
-eviction, an expiry), never a field of it, so once the hash holds every key the shopper has an
-order for (loaded from PostgreSQL, the field KEYS_COMPLETE says so) a key missing from it is a
-new one: a keyed order for a sold-out product is answered without PostgreSQL.
+A shopper's keys live in one hash, `idem:<user>`. Redis evicts or expires a hash whole, never
+a field of it, so once the hash holds every key the shopper has an order for (loaded from
+PostgreSQL on this very Redis server, as the field KEYS_COMPLETE says) a key missing from it is
+a new one: a keyed order for a sold-out product is answered without PostgreSQL.
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ local sold_out = redis.call('EXISTS', KEYS[3])
 local seen, complete = 0, 0
 if KEYS[4] then
   seen = redis.call('HEXISTS', KEYS[4], ARGV[4])
-  complete = redis.call('HEXISTS', KEYS[4], ARGV[5])
+  if sold_out == 1 then
+    local loaded_on = redis.call('HGET', KEYS[4], ARGV[5])
+    if loaded_on and loaded_on == string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then
+      complete = 1
+    end
+  end
   if seen == 1 then
     return {1, 0, sold_out, 0, 1, complete}
   end
@@ -66,8 +71,23 @@ if allowed == 1 and KEYS[4] then
 end
 return {allowed, wait, sold_out, 0, seen, complete}
 """
-# The hash field saying the hash holds all the user's keys (a space: no key has one).
+# The hash field saying the hash holds all the user's keys (a space: no key has one). Its value
+# is the run_id of the Redis server that loaded them: a restart (which may replay an AOF that
+# lacks the last writes) or a failover (a replica that may lack them) is another run_id, and
+# the hash is then reloaded before it is trusted again.
 KEYS_COMPLETE = " complete"
+# Adds keys to a user's hash (ARGV[3..]). ARGV[1], unless empty: the field to mark the hash
+# complete with this server's run_id (the keys are all PostgreSQL holds). ARGV[2]: its TTL.
+_REMEMBER_SCRIPT = """
+for i = 3, #ARGV do
+  redis.call('HSET', KEYS[1], ARGV[i], 1)
+end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[1], string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
 # After a Redis failure the gate is skipped for this long, so an outage costs no connect
 # attempt per order.
 REDIS_BACKOFF_SECONDS = 1.0
@@ -103,8 +123,8 @@ def keys_hash(user_id: str) -> str:
 
 class OrderGate:
     def __init__(self, cache: redis.Redis, rate_limit: RateLimit) -> None:
-        self._cache = cache
         self._script = cache.register_script(_GATE_SCRIPT)
+        self._remember = cache.register_script(_REMEMBER_SCRIPT)
         self._rate_limit = rate_limit
         self._redis_down_until = 0.0
 
@@ -140,14 +160,15 @@ class OrderGate:
         for the user (with those the hash has), so the hash is whole. Best effort."""
         if time.monotonic() < self._redis_down_until:
             return
-        fields = [*keys, KEYS_COMPLETE] if complete else keys
-        if not fields:
+        if not keys and not complete:
             return
+        args: list[str | int] = [
+            KEYS_COMPLETE if complete else "",
+            IDEMPOTENCY_KEY_TTL_SECONDS,
+            *keys,
+        ]
         try:
-            with self._cache.pipeline(transaction=True) as pipe:
-                pipe.hset(keys_hash(user_id), items=[part for f in fields for part in (f, 1)])
-                pipe.expire(keys_hash(user_id), IDEMPOTENCY_KEY_TTL_SECONDS)
-                pipe.execute()
+            self._remember(keys=[keys_hash(user_id)], args=args)
         except redis.RedisError as exc:
             self._down(exc)
 

@@ -3,7 +3,7 @@ own, and each process's memory (RSS) and open file descriptors after warm-up and
 
 Leaks show as growth between the two snapshots: the acceptance is RSS within 20% and no
 growth in descriptors. PostgreSQL backends come and go with the pools, so they are counted
-together, with how many there were (their RSS also counts the shared buffers each touched);
+together, with how many there were (RSS here leaves out shared memory: the shared buffers);
 every other process is reported on its own. At the end the stock is reconciled
 with the confirmed orders: nothing sold twice, nothing lost.
 """
@@ -70,7 +70,11 @@ def _usage(pid: int) -> tuple[str, int, int] | None:
     except OSError:
         return None
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    rss = int(fields.get("VmRSS", "0 kB").split()[0])
+    # Shared memory (PostgreSQL's shared buffers, a fixed pool its backends touch over time)
+    # is not growth of the process: RSS less RssShmem.
+    rss = int(fields.get("VmRSS", "0 kB").split()[0]) - int(
+        fields.get("RssShmem", "0 kB").split()[0]
+    )
     return fields["Name"].strip(), rss, fds
 
 
