@@ -104,6 +104,17 @@ async def _invoke_async(runtime: FunctionRuntime, event: Any) -> None:
     )
 
 
+def log_invoke_failure(function: str, what: str, error: Exception) -> None:
+    """Why an invocation the gateway made failed: a throttle in one line (a stampede of them
+    must not flood the log), the function's own error with its stack trace, or ours."""
+    if isinstance(error, Throttled):
+        log.warning("%s throttled on %s", function, what)
+    elif isinstance(error, FunctionError):
+        log_function_error(function, what, error)
+    else:
+        log.error("%s failed on %s", function, what, exc_info=error)
+
+
 def log_function_error(function: str, what: str, error: FunctionError) -> None:
     """The function's error in the log, with its stack trace, as CloudWatch would show it."""
     payload = error.payload

@@ -12,13 +12,13 @@ import json
 import logging
 import os
 import time
-import traceback
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from localcloud.authorizer_policy import allows_invoke
 from localcloud.connection_relay import ConnectionRelay
+from localcloud.invoke_api import log_invoke_failure
 from localcloud.responses import Receive, Scope, Send
 from localcloud.runtime import FunctionRuntime
 from localcloud.websocket_connection import LiveConnection
@@ -126,7 +126,7 @@ class WebSocketApi:
         try:
             code, reason = await self._serve(connection, receive)
         except Exception:  # a fault of the gateway: the connection ends, the gateway serves on
-            log.error("WebSocket connection failed:\n%s", traceback.format_exc())
+            log.exception("WebSocket connection failed")
             code, reason = 1011, "Internal server error"
             await connection.close(code, reason)
         finally:
@@ -154,8 +154,8 @@ class WebSocketApi:
             return
         try:
             result = await self.runtimes[route.function].invoke(connect_event(context, handshake))
-        except Exception:
-            log.error("%s failed on $connect:\n%s", route.function, traceback.format_exc())
+        except Exception as exc:
+            log_invoke_failure(route.function, "$connect", exc)
             raise Refused(500, _json(INTERNAL_ERROR)) from None
         status = int(result.get("statusCode", 200)) if isinstance(result, dict) else 200
         if not 200 <= status < 300:
@@ -172,7 +172,7 @@ class WebSocketApi:
             # A Lambda authorizer signals 401 by failing with "Unauthorized", as in AWS.
             if str(exc) == "Unauthorized":
                 raise Refused(401, _json(UNAUTHORIZED)) from None
-            log.error("authorizer failed on $connect:\n%s", traceback.format_exc())
+            log_invoke_failure(function, "$connect (authorizer)", exc)
             raise Refused(500, _json(INTERNAL_ERROR)) from None
         if not allows_invoke(verdict, context.connect_arn):
             raise Refused(403, _json(FORBIDDEN))
@@ -234,8 +234,8 @@ class WebSocketApi:
         event = message_event(context, route.route_key, body, is_base64=is_base64)
         try:
             result = await self.runtimes[route.function].invoke(event)
-        except Exception:
-            log.error("%s failed on %s:\n%s", route.function, route_key, traceback.format_exc())
+        except Exception as exc:
+            log_invoke_failure(route.function, route_key, exc)
             error = {
                 **INTERNAL_ERROR,
                 "connectionId": context.connection_id,
@@ -266,8 +266,8 @@ class WebSocketApi:
             return
         try:
             await self.runtimes[route.function].invoke(disconnect_event(context, code, reason))
-        except Exception:  # best effort, as in AWS: the client is gone already
-            log.error("%s failed on $disconnect:\n%s", route.function, traceback.format_exc())
+        except Exception as exc:  # best effort, as in AWS: the client is gone already
+            log_invoke_failure(route.function, "$disconnect", exc)
 
 
 def _b64(data: bytes) -> str:

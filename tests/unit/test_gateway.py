@@ -30,8 +30,10 @@ import uvicorn
 from botocore.config import Config
 
 from localcloud.gateway import MAX_PAYLOAD_BYTES, Gateway
+from localcloud.instance import FunctionError
+from localcloud.invoke_api import log_invoke_failure
 from localcloud.local_secrets import LocalSecrets
-from localcloud.runtime import FunctionRuntime
+from localcloud.runtime import FunctionRuntime, Throttled
 from localcloud.template import AppTemplate, Cors, FunctionSpec, Route, load_template
 from tests.helpers import signed_headers
 from tests.unit import fake_handlers
@@ -1060,3 +1062,31 @@ def test_inline_template_intrinsics(tmp_path: Path, stage: str, mode: str) -> No
         ("ApiFunction.Tick", 300, {"task": "tick"})
     ]
     assert app.cors == Cors(["https://a.example"], ["GET", "POST"], ["authorization"], [], 0)
+
+
+def test_a_throttled_invocation_is_logged_in_one_line_a_failed_one_with_its_trace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a throttled invocation and one whose handler raised
+    throttled = Throttled("Realtime: Rate Exceeded.")
+    failed = FunctionError(
+        {
+            "errorType": "ValueError",
+            "errorMessage": "boom",
+            "stackTrace": ['  File "handler.py", line 3, in handler\n'],
+        }
+    )
+    # WHEN the gateway logs why each failed
+    with caplog.at_level(logging.WARNING, logger="localcloud"):
+        log_invoke_failure("Realtime", "$connect", throttled)
+        log_invoke_failure("Realtime", "$default", failed)
+    # THEN the throttle is one warning line, the failure an error with the function's trace
+    first, second = caplog.records
+    assert (first.levelno, first.getMessage(), first.exc_info) == (
+        logging.WARNING,
+        "Realtime throttled on $connect",
+        None,
+    )
+    assert second.levelno == logging.ERROR
+    assert 'File "handler.py", line 3' in second.getMessage()
+    assert second.getMessage().endswith("ValueError: boom")
