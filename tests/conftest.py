@@ -18,6 +18,7 @@ import boto3
 import httpx
 import psycopg
 import pytest
+import redis
 from botocore.config import Config
 from psycopg.rows import dict_row
 
@@ -83,6 +84,15 @@ def db(local_cloud: LocalCloud) -> Iterator[psycopg.Connection[dict[str, object]
         local_cloud.urls.database_url, autocommit=True, row_factory=dict_row
     ) as conn:
         yield conn
+
+
+@pytest.fixture
+def cache(local_cloud: LocalCloud) -> Iterator[redis.Redis]:
+    """A client of the cloud's Valkey, for what the functions cached (or lost)."""
+    assert local_cloud.urls is not None
+    client = redis.Redis.from_url(local_cloud.urls.redis_url)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,20 +9,11 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 import redis
 
 from localcloud.cloud import LocalCloud
 from tests.helpers import bearer, create_product, register_and_login, stock_of
 from tests.stream import stored_ids
-
-
-@pytest.fixture
-def cache(local_cloud: LocalCloud) -> Any:
-    assert local_cloud.urls is not None
-    client = redis.Redis.from_url(local_cloud.urls.redis_url)
-    yield client
-    client.close()
 
 
 def order(api: httpx.Client, token: str, product_id: str) -> httpx.Response:

@@ -4,12 +4,11 @@ functions' real scheduled heartbeats (every 2 s in the test cloud)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 import redis
 from google.protobuf import json_format
 
@@ -21,14 +20,6 @@ from vendyz.core.contracts import events_pb2
 FUNCTION_SERVICES = ("auth", "inventory", "orders")
 # Generous: a few 2 s schedule intervals, on a busy machine.
 DEADLINE_SECONDS = 20.0
-
-
-@pytest.fixture
-def cache(local_cloud: LocalCloud) -> Iterator[redis.Redis]:
-    assert local_cloud.urls is not None
-    client = redis.Redis.from_url(local_cloud.urls.redis_url)
-    yield client
-    client.close()
 
 
 def statuses(api: httpx.Client) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,6 @@ import base64
 import json
 import socket
 import uuid
-from collections.abc import Iterator
 from functools import partial
 
 import httpx
@@ -24,14 +23,6 @@ from vendyz.inventory.api import reserve_stock_rpc
 from vendyz.inventory.service import InventoryService
 from vendyz.orders.gate import KEYS_COMPLETE, keys_hash
 from vendyz.orders.service import OrdersService
-
-
-@pytest.fixture
-def cache(local_cloud: LocalCloud) -> Iterator[redis.Redis]:
-    assert local_cloud.urls is not None
-    client = redis.Redis.from_url(local_cloud.urls.redis_url)
-    yield client
-    client.close()
 
 
 def place(api: httpx.Client, token: str, product_id: str, key: str | None) -> httpx.Response:
