@@ -1,30 +1,37 @@
-"""API Gateway's `@connections` API in tests: moto, taught what moto leaves out.
+"""API Gateway's `@connections` API in tests: moto's server mode, taught what moto leaves out.
 
 moto keeps every connection id it is asked about and never answers 410. Here a connection
 deleted through the API (as API Gateway closes one) is gone: posting to it answers 410
-GoneException, as AWS does. A recorder around the real boto3 poster keeps what reached
-which connection, in the order the posts completed.
+GoneException, as AWS does. The bridge's client speaks HTTP to moto's server as it does to API
+Gateway, at an endpoint without a stage (moto's server routes only `/@connections/...` paths to
+this API). A recorder around the real client keeps what reached which connection, in the order
+the posts completed.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import httpx
 import pytest
-from moto import mock_aws
-from moto.apigatewaymanagementapi.models import ApiGatewayManagementApiBackend
+from moto.apigatewaymanagementapi.models import (
+    ApiGatewayManagementApiBackend,
+    apigatewaymanagementapi_backends,
+)
 from moto.core.exceptions import JsonRESTError
+from moto.server import ThreadedMotoServer
 
+from bridge.connections_client import ConnectionsClient
 from bridge.pusher import Poster
+from bridge.sigv4 import Credentials
 
-# moto answers for any API id on an execute-api host; the path is the stage.
-ENDPOINT_URL = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/ws"
 REGION = "us-east-1"
+MOTO_ACCOUNT = "123456789012"  # moto's account for any access key it does not know
+CREDENTIALS = Credentials("testing", "testing")
 
 
 class _Gone(JsonRESTError):
@@ -32,13 +39,36 @@ class _Gone(JsonRESTError):
 
 
 @contextmanager
-def mocked_connections_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto's @connections API (with gone connections) for every boto3 client meanwhile."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
+def moto_server() -> Iterator[str]:
+    """moto's server mode on loopback; its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@contextmanager
+def connections_api(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fresh @connections API on moto's server, with gone connections, meanwhile."""
     _teach_moto_gone_connections(monkeypatch)
-    with mock_aws():
+    try:
         yield
+    finally:
+        httpx.post(f"{moto_url}/moto-api/reset")
+
+
+def client(endpoint_url: str) -> ConnectionsClient:
+    return ConnectionsClient(endpoint_url, REGION, lambda: CREDENTIALS)
+
+
+def received(connection_id: str) -> bytes:
+    """The last message moto's @connections API took for the connection."""
+    backend = apigatewaymanagementapi_backends[MOTO_ACCOUNT][REGION]
+    data: bytes = backend.connections[connection_id].data
+    return data
 
 
 def _teach_moto_gone_connections(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,27 +91,32 @@ def _teach_moto_gone_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ApiGatewayManagementApiBackend, "delete_connection", delete_and_close)
 
 
-def close_connection(connection_id: str) -> None:
-    """Close a connection as API Gateway would (DELETE @connections/{id})."""
-    client = boto3.client("apigatewaymanagementapi", endpoint_url=ENDPOINT_URL, region_name=REGION)
-    client.delete_connection(ConnectionId=connection_id)
+def close_connection(endpoint_url: str, connection_id: str) -> None:
+    """Close a connection as API Gateway would (DELETE @connections/{id}, through boto3)."""
+    boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS.access_key,
+        aws_secret_access_key=CREDENTIALS.secret_key,
+    ).delete_connection(ConnectionId=connection_id)
 
 
 class RecordingPoster:
-    """Posts through `inner` (the real boto3 client) and records what was delivered."""
+    """Posts through `inner` (the bridge's real client) and records what was delivered."""
 
     def __init__(self, inner: Poster) -> None:
         self._inner = inner
-        self._lock = threading.Lock()
         self.delivered: list[tuple[str, dict[str, Any]]] = []
 
-    def post(self, connection_id: str, data: bytes) -> bool:
-        delivered = self._inner.post(connection_id, data)
+    async def post(self, connection_id: str, data: bytes) -> bool:
+        delivered = await self._inner.post(connection_id, data)
         if delivered:
-            with self._lock:
-                self.delivered.append((connection_id, json.loads(data)))
+            self.delivered.append((connection_id, json.loads(data)))
         return delivered
 
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
     def messages(self, connection_id: str, kind: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [m for c, m in self.delivered if c == connection_id and m["type"] == kind]
+        return [m for c, m in list(self.delivered) if c == connection_id and m["type"] == kind]

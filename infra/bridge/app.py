@@ -17,11 +17,13 @@ import redis.asyncio
 from nats.aio.client import Client as Nats
 from redis.exceptions import RedisError
 
+from bridge.connections_client import ConnectionsClient
 from bridge.consumer import Delivery, DurableConsumer
 from bridge.health import SERVICES, HealthBoard, heartbeat_key, parse_last_seen, parse_occurred_at
-from bridge.pusher import ManagementApi, Poster, Pusher
+from bridge.pusher import Poster, Pusher
 from bridge.registry import Changes, ConnectionRegistry
 from bridge.settings import Settings
+from bridge.sigv4 import credential_chain
 from bridge.stock import StockFeed
 from bridge.store import Database
 from bridge.timing import every
@@ -44,7 +46,9 @@ def _now_ms() -> int:
 class Bridge:
     def __init__(self, settings: Settings, poster: Poster | None = None) -> None:
         self._settings = settings
-        self._poster = poster or ManagementApi(settings.connections_endpoint_url, settings.region)
+        self._poster = poster or ConnectionsClient(
+            settings.connections_endpoint_url, settings.region, credential_chain()
+        )
         self._redis = redis.asyncio.from_url(
             settings.redis_url, socket_timeout=2, socket_connect_timeout=2
         )
@@ -78,7 +82,7 @@ class Bridge:
                 task.cancel()  # unacknowledged: delivered again to the next bridge
             if self._nats is not None:
                 await self._nats.close()
-            self._pusher.close()
+            await self._poster.aclose()
             await self._database.close()
             await self._redis.aclose()
             log.info("bridge stopped")

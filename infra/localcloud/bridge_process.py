@@ -9,6 +9,7 @@ own process group (a terminal's Ctrl-C reaches us, and we stop it in order) and 
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -47,6 +48,15 @@ def bridge_environment(
         }
     )
     return env
+
+
+def _bridge_import_root() -> str:
+    """Where this process imports `bridge` from: the child runs that same code (a checkout on
+    PYTHONPATH, say), not whichever copy is installed."""
+    spec = importlib.util.find_spec("bridge")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the bridge package (infra/bridge) is not importable")
+    return str(Path(spec.origin).parent.parent)
 
 
 class BridgeProcess:
@@ -115,7 +125,7 @@ class BridgeProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={"PATH": "/usr/bin:/bin", **env},
+                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": _bridge_import_root(), **env},
                 process_group=0,
                 preexec_fn=_die_with_parent(signal.SIGTERM),
             )

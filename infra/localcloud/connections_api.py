@@ -92,4 +92,4 @@ class ConnectionsApi:
             return aws_error(413, "PayloadTooLargeException", "Message too long")
         if not await connection.post(body):
             return gone()
-        return HttpResponse(200, [(b"content-type", b"application/json")], b"{}")
+        return HttpResponse(200, [], b"")  # PostToConnection's answer has no body

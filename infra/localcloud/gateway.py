@@ -84,9 +84,10 @@ class Gateway:
             )
         else:
             response = await self._dispatch(scope, body)
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": response.headers}
-        )
+        headers = response.headers
+        if response.status != 204 and not any(name == b"content-length" for name, _ in headers):
+            headers = [*headers, (b"content-length", str(len(response.body)).encode())]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -1,5 +1,5 @@
-"""The NATS bridge against real NATS JetStream, Valkey and PostgreSQL, pushing through
-boto3's `apigatewaymanagementapi` (moto; tests/apigw.py).
+"""The NATS bridge against real NATS JetStream, Valkey and PostgreSQL, pushing to moto's
+`@connections` API (tests/apigw.py).
 
 The module runs its own data services, so its bridges hold the only durable consumer on
 that stream. Connections are registered in Redis by the Realtime function's own store, so
@@ -29,18 +29,18 @@ from nats.js.api import StorageType, StreamConfig
 
 from bridge.app import Bridge
 from bridge.consumer import DURABLE, STREAM
-from bridge.pusher import ManagementApi
 from bridge.registry import CONNECTIONS_KEY, connection_key
 from bridge.settings import Settings
 from bridge.stock import PRODUCT_LIST_VERSION_KEY, product_key
 from localcloud.bridge_process import BridgeProcess, bridge_environment
 from localcloud.services import DataServices, DataServiceUrls
 from tests.apigw import (
-    ENDPOINT_URL,
     REGION,
     RecordingPoster,
+    client,
     close_connection,
-    mocked_connections_api,
+    connections_api,
+    moto_server,
 )
 from vendyz.migrate.service import MIGRATIONS_DIR, MigrationService
 from vendyz.realtime import store as realtime
@@ -88,10 +88,16 @@ def cache(urls: DataServiceUrls) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
 @pytest.fixture
-def poster(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingPoster]:
-    with mocked_connections_api(monkeypatch):
-        yield RecordingPoster(ManagementApi(ENDPOINT_URL, REGION))
+def poster(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingPoster]:
+    with connections_api(moto_url, monkeypatch):
+        yield RecordingPoster(client(moto_url))
 
 
 def settings(urls: DataServiceUrls) -> Settings:
@@ -99,7 +105,7 @@ def settings(urls: DataServiceUrls) -> Settings:
         nats_url=urls.nats_url,
         redis_url=urls.redis_url,
         database_url=urls.database_url,
-        connections_endpoint_url=ENDPOINT_URL,
+        connections_endpoint_url="http://unused.invalid",  # the poster is given
         heartbeat_seconds=HEARTBEAT_S,
         region=REGION,
     )
@@ -237,6 +243,7 @@ def services_up(message: dict[str, Any]) -> dict[str, bool]:
 
 def test_a_connection_gets_health_as_it_changes_and_a_gone_one_is_dropped(
     urls: DataServiceUrls,
+    moto_url: str,
     cache: redis.Redis,
     poster: RecordingPoster,
     start_bridge: Callable[[], RunningBridge],
@@ -245,7 +252,7 @@ def test_a_connection_gets_health_as_it_changes_and_a_gone_one_is_dropped(
     cache.set("health:inventory", str(time.time()))
     register(cache, "health-open")
     register(cache, "health-closed")
-    close_connection("health-closed")
+    close_connection(moto_url, "health-closed")
 
     # WHEN the bridge runs, and orders' heartbeat event comes in
     start_bridge()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from localcloud.bridge_process import BridgeProcess, bridge_environment
+from localcloud.bridge_process import BridgeProcess, _bridge_import_root, bridge_environment
 from localcloud.services import DataServiceUrls
 
 URLS = DataServiceUrls(
@@ -77,3 +77,11 @@ def test_a_bridge_that_exits_is_started_again_until_stopped(tmp_path: Path) -> N
     for pid in {first, last}:
         assert pid is not None
         assert not _alive(pid), f"bridge {pid} still running"
+
+
+def test_the_child_imports_the_bridge_from_where_this_process_does() -> None:
+    # GIVEN the bridge package this process imports (a checkout's, with PYTHONPATH set to it)
+    import bridge
+
+    # WHEN the child's import root is found  THEN that package is the one under it
+    assert Path(_bridge_import_root()) / "bridge" == Path(bridge.__file__).parent

@@ -1,47 +1,50 @@
-"""The bridge's fan-out through boto3's `apigatewaymanagementapi` (moto): every connection
-gets the message, a gone one (410) is reported for dropping, and posts are bounded."""
+"""The bridge's fan-out through the `@connections` API (moto's server mode, tests/apigw.py):
+every connection gets the message, a gone one (410) is reported for dropping, and posts are
+bounded."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
-from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
-from bridge.pusher import MAX_IN_FLIGHT, ManagementApi, Pusher
-from tests.apigw import ENDPOINT_URL, REGION, close_connection, mocked_connections_api
+from bridge.pusher import MAX_IN_FLIGHT, Pusher
+from tests.apigw import client, close_connection, connections_api, moto_server, received
 
-MOTO_ACCOUNT = "123456789012"
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    with mocked_connections_api(monkeypatch):
-        yield
+def endpoint(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with connections_api(moto_url, monkeypatch):
+        yield moto_url
 
 
-def received(connection_id: str) -> bytes:
-    backend = apigatewaymanagementapi_backends[MOTO_ACCOUNT][REGION]
-    return backend.connections[connection_id].data
-
-
-def test_a_push_reaches_every_connection_and_a_gone_one_is_reported(aws: None) -> None:
+def test_a_push_reaches_every_connection_and_a_gone_one_is_reported(endpoint: str) -> None:
     # GIVEN three connections, the second closed by API Gateway
-    close_connection("conn-b")
+    close_connection(endpoint, "conn-b")
     gone: list[str] = []
 
     async def on_gone(connection_id: str) -> None:
         gone.append(connection_id)
 
-    pusher = Pusher(ManagementApi(ENDPOINT_URL, REGION), on_gone)
     message = {"type": "stock", "productId": "p1", "stock": 3, "soldOut": False, "at": 1}
 
     # WHEN a message is pushed to all three
-    delivered = asyncio.run(pusher.push(["conn-a", "conn-b", "conn-c"], message))
-    pusher.close()
+    async def push() -> int:
+        poster = client(endpoint)
+        try:
+            return await Pusher(poster, on_gone).push(["conn-a", "conn-b", "conn-c"], message)
+        finally:
+            await poster.aclose()
+
+    delivered = asyncio.run(push())
 
     # THEN the open two get exactly that JSON, and the closed one is reported gone (410)
     assert delivered == 2
@@ -54,51 +57,48 @@ class BlockingPoster:
     """A stand-in at the seam that only counts posts in flight until released."""
 
     def __init__(self) -> None:
-        self.release = threading.Event()
-        self._lock = threading.Lock()
+        self.release = asyncio.Event()
         self.in_flight = 0
         self.most_in_flight = 0
-        self.reached = threading.Condition(self._lock)
+        self.posted: list[str] = []
 
-    def post(self, connection_id: str, data: bytes) -> bool:
-        with self._lock:
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-            self.reached.notify_all()
-        self.release.wait(timeout=30)
-        with self._lock:
-            self.in_flight -= 1
+    async def post(self, connection_id: str, data: bytes) -> bool:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await self.release.wait()
+        self.in_flight -= 1
+        self.posted.append(connection_id)
         return True
 
+    async def aclose(self) -> None:
+        pass
 
-def test_no_more_than_the_bound_of_posts_are_in_flight() -> None:
-    # GIVEN a fan-out to 200 connections whose posts all hang until released
+
+def test_no_more_than_the_bound_of_posts_are_in_flight_across_pushes() -> None:
+    # GIVEN two fan-outs at once, to 200 connections each, whose posts hang until released
     poster = BlockingPoster()
 
     async def on_gone(connection_id: str) -> None:
         raise AssertionError("nothing is gone here")
 
-    pusher = Pusher(poster, on_gone)
-    message = {"type": "health", "services": []}
-    outcome: list[int] = []
-    thread = threading.Thread(
-        target=lambda: outcome.append(
-            asyncio.run(pusher.push([f"conn-{i}" for i in range(200)], message))
-        )
-    )
-    thread.start()
+    async def scenario() -> tuple[int, list[int]]:
+        pusher = Pusher(poster, on_gone)
+        pushes = [
+            asyncio.create_task(pusher.push([f"{kind}-{i}" for i in range(200)], {"type": kind}))
+            for kind in ("health", "stock")
+        ]
+        # WHEN as many posts as it allows have started (and it had every chance to start more)
+        while poster.in_flight < MAX_IN_FLIGHT:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.2)
+        most_while_blocked = poster.most_in_flight
+        poster.release.set()
+        return most_while_blocked, list(await asyncio.gather(*pushes))
 
-    # WHEN as many posts as it allows have started
-    with poster.reached:
-        assert poster.reached.wait_for(lambda: poster.in_flight == MAX_IN_FLIGHT, timeout=30)
-    # (and the pusher had every chance to start more)
-    threading.Event().wait(0.2)
-    most_while_blocked = poster.most_in_flight
-    poster.release.set()
-    thread.join(timeout=30)
-    pusher.close()
+    most_while_blocked, delivered = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
 
     # THEN no more than the bound were ever in flight, and every connection got its post
     assert most_while_blocked == MAX_IN_FLIGHT == 32
     assert poster.most_in_flight == MAX_IN_FLIGHT
-    assert outcome == [200]
+    assert delivered == [200, 200]
+    assert len(set(poster.posted)) == 400

@@ -154,10 +154,12 @@ def handler_event(response: httpx.Response) -> dict[str, Any]:
 
 
 def assert_gateway_answer(response: httpx.Response, status: int, message: str) -> None:
-    """API Gateway's own answer: its status, its exact bytes, its headers."""
+    """API Gateway's own answer: its status, its exact bytes, its headers (a Content-Length,
+    never a chunked body)."""
     assert response.status_code == status
     assert response.content == b'{"message":"' + message.encode() + b'"}'
     assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.content))
     assert response.headers["apigw-requestid"]
 
 
@@ -263,11 +265,12 @@ def test_status_headers_and_body_of_the_handler_reach_the_client(gateway: Gatewa
     # WHEN it is called
     response = call(gateway, "POST", "/api/custom")
 
-    # THEN the client gets exactly those
+    # THEN the client gets exactly those, with their length as API Gateway sends it
     assert response.status_code == 201
     assert response.headers["content-type"] == "text/plain"
     assert response.headers["retry-after"] == "3"
     assert response.text == "created"
+    assert response.headers["content-length"] == "7"
 
 
 def test_base64_encoded_result_is_decoded_for_the_client(gateway: Gateway) -> None:
