@@ -28,7 +28,7 @@ from localcloud.local_secrets import LocalSecrets
 from localcloud.runtime import FunctionRuntime
 from localcloud.template import AppTemplate, load_template
 from localcloud.websocket_api import IDLE_TIMEOUT_SECONDS, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
-from localcloud.zygote import shared_zygote, stop_shared_zygote
+from localcloud.zygote import release_shared_zygote, shared_zygote
 
 _PR_SET_PDEATHSIG = 1
 
@@ -55,7 +55,8 @@ class FunctionHost:
         def share(reserved: int) -> int:
             return max(1, reserved // hosts)
 
-        shared_zygote([spec.handler for spec in template.functions.values()])
+        shared_zygote([spec.handler for spec in template.functions.values()], hold=True)
+        self._holds_zygote = True
 
         self.runtimes = {
             name: FunctionRuntime(
@@ -121,7 +122,9 @@ class FunctionHost:
             self._thread.join(timeout=10)
         for runtime in self.runtimes.values():
             runtime.shutdown()
-        stop_shared_zygote()
+        if self._holds_zygote:  # once, however often stop() is called
+            self._holds_zygote = False
+            release_shared_zygote()
 
 
 def _die_with_parent() -> None:

@@ -105,17 +105,21 @@ class Zygote:
 
 
 _shared: Zygote | None = None
+_holders = 0  # hosts using the shared zygote, each until its release_shared_zygote()
 _shared_lock = threading.Lock()
 
 
-def shared_zygote(handlers: Sequence[str] = ()) -> Zygote:
+def shared_zygote(handlers: Sequence[str] = (), *, hold: bool = False) -> Zygote:
     """This process's zygote, started on first use (preloading for `handlers`). Call it first
     on a long-lived thread: the zygote dies with the thread that started it
-    (PR_SET_PDEATHSIG)."""
-    global _shared
+    (PR_SET_PDEATHSIG). `hold`: the caller (a host) calls release_shared_zygote() when done,
+    and the zygote stops when its last holder has; several hosts may share it."""
+    global _shared, _holders
     with _shared_lock:
         if _shared is None:
             _shared = Zygote(handlers)
+        if hold:
+            _holders += 1
         return _shared
 
 
@@ -134,10 +138,12 @@ def imports_of(module_name: str) -> list[str]:
     return names
 
 
-def stop_shared_zygote() -> None:
-    global _shared
+def release_shared_zygote() -> None:
+    """A holder is done with the shared zygote; the last one stops it."""
+    global _shared, _holders
     with _shared_lock:
-        if _shared is not None:
+        _holders = max(0, _holders - 1)
+        if _holders == 0 and _shared is not None:
             _shared.stop()
             _shared = None
 

@@ -3,6 +3,7 @@ how a worker process stops."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import multiprocessing
@@ -35,6 +36,21 @@ def test_each_worker_gets_its_share_of_the_reserved_concurrency() -> None:
     # the instances of all workers stay within what the template reserves
     counts = instances(host)
     assert (counts["Echo"], counts["Slow"], counts["Record"]) == (2, 1, 1)
+
+
+def test_a_host_that_stops_leaves_the_other_hosts_of_the_process_serving() -> None:
+    # GIVEN two hosts in one process (as a test session runs several), sharing the zygote
+    first = FunctionHost(_template(), None, secrets=SECRETS)
+    second = FunctionHost(_template(), None, secrets=SECRETS)
+    try:
+        # WHEN the first stops (twice, as a fixture and a finalizer may both stop it)
+        first.stop()
+        first.stop()
+        # THEN the second still starts instances and runs its functions
+        reply = asyncio.run(second.runtimes["Echo"].invoke({"rawPath": "/still-here"}))
+        assert json.loads(reply["body"])["event"]["rawPath"] == "/still-here"
+    finally:
+        second.stop()
 
 
 STUCK_TEMPLATE = """\
