@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 
 from localcloud.cloud import CloudOptions, LocalCloud
 from localcloud.services import DataServices
+from tests.apigw import connections_api, moto_server
 from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, login
 
 
@@ -111,3 +112,18 @@ def own_nats(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[tuple[DataServ
     )
     yield services, services.start().nats_url
     services.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server_url() -> Iterator[str]:
+    """moto's server mode on loopback (one for the session)."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def connections_endpoint(moto_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh `@connections` API on moto's server, with gone connections (tests/apigw.py);
+    its endpoint URL."""
+    with connections_api(moto_server_url, monkeypatch):
+        yield moto_server_url

@@ -39,28 +39,6 @@ class Reply:
     keep_alive: bool
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    tls: bool
-    host: str
-    port: int
-    base_path: str  # the stage, e.g. "/ws"; "" when the URL has none
-
-    @classmethod
-    def parse(cls, url: str) -> Endpoint:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
-        tls = parts.scheme == "https"
-        return cls(tls, parts.hostname, parts.port or (443 if tls else 80), parts.path.rstrip("/"))
-
-    @property
-    def host_header(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
-        default = self.port == (443 if self.tls else 80)
-        return host if default else f"{host}:{self.port}"
-
-
 class ConnectionsClient:
     def __init__(
         self,
@@ -71,11 +49,16 @@ class ConnectionsClient:
         timeout_seconds: float = TIMEOUT_SECONDS,
     ) -> None:
         """`endpoint_url`: the WebSocket API's stage URL, as boto3's `endpoint_url`."""
-        self._endpoint = Endpoint.parse(endpoint_url)
-        self._signer = PostSigner(self._endpoint.host_header, region)
+        url = urlsplit(endpoint_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"not an http(s) URL: {endpoint_url!r}")
+        self._tls = ssl.create_default_context() if url.scheme == "https" else None
+        self._address = (url.hostname, url.port or (443 if self._tls else 80))
+        self._host_header = url.netloc.rpartition("@")[2]  # host[:port], as the URL names it
+        self._base_path = url.path.rstrip("/")  # the stage, e.g. "/ws"
+        self._signer = PostSigner(self._host_header, region)
         self._credentials = credentials
         self._timeout = timeout_seconds
-        self._tls = ssl.create_default_context() if self._endpoint.tls else None
         self._idle: list[Stream] = []
 
     async def post(self, connection_id: str, data: bytes) -> bool:
@@ -105,9 +88,9 @@ class ConnectionsClient:
             writer.close()
 
     def _request(self, connection_id: str, data: bytes) -> bytes:
-        path = _connection_path(self._endpoint.base_path, connection_id)
+        path = _connection_path(self._base_path, connection_id)
         signed = self._signer.headers(path, data, self._credentials())
-        head = f"POST {path} HTTP/1.1\r\nHost: {self._endpoint.host_header}\r\n"
+        head = f"POST {path} HTTP/1.1\r\nHost: {self._host_header}\r\n"
         head += "".join(f"{name}: {value}\r\n" for name, value in signed)
         head += f"Content-Length: {len(data)}\r\n\r\n"
         return head.encode() + data
@@ -134,12 +117,9 @@ class ConnectionsClient:
         return reply
 
     async def _open(self) -> Stream:
-        endpoint = self._endpoint
+        host, port = self._address
         return await asyncio.open_connection(
-            endpoint.host,
-            endpoint.port,
-            ssl=self._tls,
-            server_hostname=endpoint.host if self._tls else None,
+            host, port, ssl=self._tls, server_hostname=host if self._tls else None
         )
 
 

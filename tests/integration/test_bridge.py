@@ -34,14 +34,7 @@ from bridge.settings import Settings
 from bridge.stock import PRODUCT_LIST_VERSION_KEY, product_key
 from localcloud.bridge_process import BridgeProcess, bridge_environment
 from localcloud.services import DataServices, DataServiceUrls
-from tests.apigw import (
-    REGION,
-    RecordingPoster,
-    client,
-    close_connection,
-    connections_api,
-    moto_server,
-)
+from tests.apigw import REGION, RecordingPoster, client, close_connection
 from vendyz.migrate.service import MIGRATIONS_DIR, MigrationService
 from vendyz.realtime import store as realtime
 
@@ -88,16 +81,9 @@ def cache(urls: DataServiceUrls) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
 @pytest.fixture
-def poster(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingPoster]:
-    with connections_api(moto_url, monkeypatch):
-        yield RecordingPoster(client(moto_url))
+def poster(connections_endpoint: str) -> RecordingPoster:
+    return RecordingPoster(client(connections_endpoint))
 
 
 def settings(urls: DataServiceUrls) -> Settings:
@@ -243,7 +229,7 @@ def services_up(message: dict[str, Any]) -> dict[str, bool]:
 
 def test_a_connection_gets_health_as_it_changes_and_a_gone_one_is_dropped(
     urls: DataServiceUrls,
-    moto_url: str,
+    connections_endpoint: str,
     cache: redis.Redis,
     poster: RecordingPoster,
     start_bridge: Callable[[], RunningBridge],
@@ -252,7 +238,7 @@ def test_a_connection_gets_health_as_it_changes_and_a_gone_one_is_dropped(
     cache.set("health:inventory", str(time.time()))
     register(cache, "health-open")
     register(cache, "health-closed")
-    close_connection(moto_url, "health-closed")
+    close_connection(connections_endpoint, "health-closed")
 
     # WHEN the bridge runs, and orders' heartbeat event comes in
     start_bridge()

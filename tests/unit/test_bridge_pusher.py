@@ -6,29 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from bridge.pusher import MAX_IN_FLIGHT, Pusher
-from tests.apigw import client, close_connection, connections_api, moto_server, received
+from tests.apigw import client, close_connection, received
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def endpoint(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with connections_api(moto_url, monkeypatch):
-        yield moto_url
-
-
-def test_a_push_reaches_every_connection_and_a_gone_one_is_reported(endpoint: str) -> None:
+def test_a_push_reaches_every_connection_and_a_gone_one_is_reported(
+    connections_endpoint: str,
+) -> None:
     # GIVEN three connections, the second closed by API Gateway
-    close_connection(endpoint, "conn-b")
+    close_connection(connections_endpoint, "conn-b")
     gone: list[str] = []
 
     async def on_gone(connection_id: str) -> None:
@@ -38,7 +25,7 @@ def test_a_push_reaches_every_connection_and_a_gone_one_is_reported(endpoint: st
 
     # WHEN a message is pushed to all three
     async def push() -> int:
-        poster = client(endpoint)
+        poster = client(connections_endpoint)
         try:
             return await Pusher(poster, on_gone).push(["conn-a", "conn-b", "conn-c"], message)
         finally:

@@ -19,7 +19,6 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from moto.server import ThreadedMotoServer
 from pydantic import ValidationError
 
 from vendyz.core import tokens as tokens_module
@@ -308,18 +307,8 @@ def aws_settings(secret_name: str) -> Settings:
     )
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """moto's server mode on loopback, as the local cloud serves Secrets Manager."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def secretsmanager(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def secretsmanager(moto_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An empty Secrets Manager at the endpoint the functions read from the environment."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -327,11 +316,11 @@ def secretsmanager(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Itera
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_endpoint,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_server_url,
     }.items():
         monkeypatch.setenv(name, value)
-    yield boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=moto_endpoint)
-    httpx.post(f"{moto_endpoint}/moto-api/reset")
+    yield boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=moto_server_url)
+    httpx.post(f"{moto_server_url}/moto-api/reset")
 
 
 def test_key_source_is_not_read_at_construction() -> None:
