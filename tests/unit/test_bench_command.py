@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from localcloud.bench.soak import process_usage
+from localcloud.bench.soak import ProcessUsage, median_usage, process_usage, warmup_seconds
 from localcloud.cli import main
+from vendyz.core.jetstream import DUPLICATE_WINDOW_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,28 @@ def test_the_soak_sees_each_process_of_the_tree_with_its_memory_and_descriptors(
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_ten_minute_soak_looks_only_once_the_streams_duplicate_window_has_filled() -> None:
+    # GIVEN the soak of the acceptance, and a quick one
+    # WHEN their warm-ups are chosen
+    # THEN the long one outlasts the window in which JetStream keeps every event id
+    assert warmup_seconds(600) > DUPLICATE_WINDOW_SECONDS
+    # AND the quick one stays quick
+    assert warmup_seconds(20) == 5.0
+
+
+def test_the_soak_reports_the_median_of_a_swinging_process_and_keeps_one_that_came_late() -> None:
+    # GIVEN three samples of a server whose RSS swings with its collections, and a process
+    # that appeared in the last sample only
+    def sample(rss: int) -> dict[str, ProcessUsage]:
+        return {"nats-server [7]": ProcessUsage("nats-server [7]", 1, rss, 30)}
+
+    late = ProcessUsage("OrdersFunction [9]", 1, 64_000, 11)
+    samples = [sample(40_000), sample(50_000), sample(38_000) | {late.name: late}]
+    # WHEN they are merged into one figure a process
+    merged = median_usage(samples)
+    # THEN the server gets its median, not whichever phase the look fell on
+    assert merged["nats-server [7]"] == ProcessUsage("nats-server [7]", 1, 40_000, 30)
+    # AND the late process is reported from the samples it is in
+    assert merged["OrdersFunction [9]"] == late
