@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
 import uuid
 from functools import partial
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -15,13 +17,14 @@ from psycopg_pool import PoolClosed
 
 from localcloud.cloud import LocalCloud
 from tests.helpers import bearer, create_product, register_and_login
+from tests.severable import severable
 from vendyz.core.cache import create_redis
 from vendyz.core.db import create_pool
 from vendyz.core.events import EventPublisher
 from vendyz.core.markers import REVOCATIONS_LOADED_KEY
 from vendyz.inventory.api import reserve_stock_rpc
 from vendyz.inventory.service import InventoryService
-from vendyz.orders.gate import KEYS_COMPLETE, keys_hash
+from vendyz.orders.gate import KEYS_COMPLETE, REDIS_BACKOFF_SECONDS, keys_hash
 from vendyz.orders.service import OrdersService
 
 
@@ -180,3 +183,48 @@ def test_keys_loaded_on_another_redis_server_are_not_trusted_after_a_failover(
 
     # THEN PostgreSQL answers it as the first time, not "sold out"
     assert (replay.status_code, replay.json()) == (201, first.json())
+
+
+def test_a_key_bought_while_one_instance_could_not_reach_redis_is_replayed_as_first_answered(
+    api: httpx.Client, admin_token: str, local_cloud: LocalCloud, cache: redis.Redis
+) -> None:
+    # GIVEN a shopper whose keys Redis holds as complete (a sold-out order loaded them)
+    assert local_cloud.urls is not None
+    user_id, token = register_and_login(api, prefix="missed-key")
+    other_id, other = register_and_login(api, prefix="missed-key-other")
+    gone = create_product(api, admin_token, stock=1)
+    assert place(api, other, gone, None).status_code == 201
+    assert place(api, token, gone, "loads-the-keys").status_code == 409
+    assert cache.hget(keys_hash(user_id), KEYS_COMPLETE) is not None
+    # AND an Orders instance whose link to Redis breaks while Redis keeps its data
+    product_id = create_product(api, admin_token, stock=1)
+    valkey = urlsplit(local_cloud.urls.redis_url)
+    pool = create_pool(local_cloud.urls.database_url, max_size=2, name="test-missed-key")
+    publisher = EventPublisher(local_cloud.urls.nats_url)
+    inventory = InventoryService(pool, create_redis(local_cloud.urls.redis_url), publisher)
+    try:
+        with severable(valkey.hostname or "127.0.0.1", valkey.port or 6379) as link:
+            orders = OrdersService(
+                pool,
+                create_redis(f"redis://127.0.0.1:{link.port}/0"),
+                publisher,
+                partial(reserve_stock_rpc, inventory),
+                lease_seconds=5,
+            )
+            link.cut()
+            bought = orders.place_order(user_id, jti_of(token), "while-cut", product_id, 1)
+            assert bought.status_code == 201, bought
+            # WHEN the link is mended and the instance serves its next order, another shopper's
+            link.mend()
+            time.sleep(REDIS_BACKOFF_SECONDS)
+            assert orders.place_order(other_id, jti_of(other), None, gone, 1).status_code == 409
+            # AND the shopper replays the key through the API, to other instances
+            replay = place(api, token, product_id, "while-cut")
+    finally:
+        publisher.close()
+        pool.close()
+
+    # THEN it is answered as the first time, from PostgreSQL, not "sold out"
+    assert replay.status_code == 201, replay.text
+    assert replay.json()["data"]["orderId"] == bought.data["orderId"]
+    assert replay.headers["Idempotent-Replayed"] == "true"

@@ -8,11 +8,17 @@ A shopper's keys live in one hash, `idem:<user>`. Redis evicts or expires a hash
 a field of it, so once the hash holds every key the shopper has an order for (loaded from
 PostgreSQL on this very Redis server, as the field KEYS_COMPLETE says) a key missing from it is
 a new one: a keyed order for a sold-out product is answered without PostgreSQL.
+
+An order placed while this instance could not reach Redis has its key in no hash, though the
+hash itself may have survived. So the instance that missed a key, at its next contact with
+Redis, sets a new keys epoch; a hash is trusted only when it was loaded in the current epoch,
+and every shopper's keys are then reloaded once from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 import redis
@@ -26,28 +32,33 @@ logger = Logger(service="orders", child=True)
 IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 
 # The whole Redis gate in one round trip. KEYS: the caller's token on the logout denylist, the
-# user's token bucket, the sold-out marker, and (optional) the user's hash of keys, where the
-# Idempotency-Key (ARGV[4]) is added only once the bucket let it through. A revoked token
-# touches nothing; a key seen before costs no token; a throttled key leaves no mark, so its
-# retry meets the bucket again. Runs on Redis' clock so every instance agrees.
-# Returns {allowed, wait_ms, sold_out, revoked, key_seen, keys_complete}.
+# user's token bucket, the sold-out marker, the keys epoch and (optional) the user's hash of
+# keys, where the Idempotency-Key (ARGV[5]) is added only once the bucket let it through. A
+# revoked token touches nothing; a key seen before costs no token; a throttled key leaves no
+# mark, so its retry meets the bucket again. ARGV[4], unless empty, is a new keys epoch to set
+# first. Runs on Redis' clock so every instance agrees.
+# Returns {allowed, wait_ms, sold_out, revoked, key_seen, keys_complete, epoch}.
 # (One script over several keys: a non-cluster Redis, as the template deploys.)
 _GATE_SCRIPT = """
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[4])
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, 0, 0, 1, 0, 0}
+  return {0, 0, 0, 1, 0, 0, ''}
 end
 local sold_out = redis.call('EXISTS', KEYS[3])
-local seen, complete = 0, 0
-if KEYS[4] then
-  seen = redis.call('HEXISTS', KEYS[4], ARGV[4])
+local seen, complete, epoch = 0, 0, ''
+if KEYS[5] then
+  seen = redis.call('HEXISTS', KEYS[5], ARGV[5])
   if sold_out == 1 then
-    local loaded_on = redis.call('HGET', KEYS[4], ARGV[5])
-    if loaded_on and loaded_on == string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then
+    epoch = redis.call('GET', KEYS[4]) or ''
+    local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+    if redis.call('HGET', KEYS[5], ARGV[6]) == run_id .. ':' .. epoch then
       complete = 1
     end
   end
   if seen == 1 then
-    return {1, 0, sold_out, 0, 1, complete}
+    return {1, 0, sold_out, 0, 1, complete, epoch}
   end
 end
 local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -65,25 +76,29 @@ else
 end
 redis.call('HSET', KEYS[2], 'tokens', tokens, 'ts', now)
 redis.call('PEXPIRE', KEYS[2], math.ceil(capacity * 1000 / rate) + 1000)
-if allowed == 1 and KEYS[4] then
-  redis.call('HSET', KEYS[4], ARGV[4], 1)
-  redis.call('EXPIRE', KEYS[4], ARGV[3])
+if allowed == 1 and KEYS[5] then
+  redis.call('HSET', KEYS[5], ARGV[5], 1)
+  redis.call('EXPIRE', KEYS[5], ARGV[3])
 end
-return {allowed, wait, sold_out, 0, seen, complete}
+return {allowed, wait, sold_out, 0, seen, complete, epoch}
 """
 # The hash field saying the hash holds all the user's keys (a space: no key has one). Its value
-# is the run_id of the Redis server that loaded them: a restart (which may replay an AOF that
-# lacks the last writes) or a failover (a replica that may lack them) is another run_id, and
-# the hash is then reloaded before it is trusted again.
+# is "<run_id>:<epoch>": the Redis server that loaded them, since a restart (which may replay
+# an AOF that lacks the last writes) or a failover (a replica that may lack them) is another
+# run_id; and the keys epoch they were loaded in, since an instance that missed a key starts a
+# new one. Either change has the hash reloaded before it is trusted again.
 KEYS_COMPLETE = " complete"
-# Adds keys to a user's hash (ARGV[3..]). ARGV[1], unless empty: the field to mark the hash
-# complete with this server's run_id (the keys are all PostgreSQL holds). ARGV[2]: its TTL.
+KEYS_EPOCH = "idem:epoch"
+# Adds keys to a user's hash (ARGV[4..]). ARGV[1], unless empty: the field to mark the hash
+# complete with this server's run_id and the epoch ARGV[3] (the keys are all PostgreSQL held
+# when that epoch was read). ARGV[2]: its TTL.
 _REMEMBER_SCRIPT = """
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   redis.call('HSET', KEYS[1], ARGV[i], 1)
 end
 if ARGV[1] ~= '' then
-  redis.call('HSET', KEYS[1], ARGV[1], string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'))
+  local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  redis.call('HSET', KEYS[1], ARGV[1], run_id .. ':' .. ARGV[3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
@@ -108,6 +123,8 @@ class Verdict:
     sold_out: bool = False
     key_seen: bool = False
     keys_complete: bool = False  # the user's hash holds every key they have an order for
+    # The keys epoch, read (when sold out and keyed) before any reload of the user's keys.
+    keys_epoch: str | None = None
 
     @property
     def key_is_new(self) -> bool:
@@ -127,51 +144,70 @@ class OrderGate:
         self._remember = cache.register_script(_REMEMBER_SCRIPT)
         self._rate_limit = rate_limit
         self._redis_down_until = 0.0
+        # A keyed order of this instance may have no mark in Redis: start a new keys epoch.
+        self._missed_keys = False
 
     def check(self, user_id: str, token_id: str, key: str | None, product_id: str) -> Verdict:
         """One Redis round trip: logout denylist, throttle, sold-out marker, the key's mark.
         Knows nothing (REDIS_DOWN) while Redis is down."""
         if time.monotonic() < self._redis_down_until:
+            self._missed_keys |= key is not None
             return REDIS_DOWN
-        keys = [revoked_key(token_id), f"bucket:orders:{user_id}", sold_out_key(product_id)]
+        new_epoch = uuid.uuid4().hex if self._missed_keys else ""
+        keys = [
+            revoked_key(token_id),
+            f"bucket:orders:{user_id}",
+            sold_out_key(product_id),
+            KEYS_EPOCH,
+        ]
         args: list[str | int | float] = [
             self._rate_limit.burst,
             self._rate_limit.per_second,
             IDEMPOTENCY_KEY_TTL_SECONDS,
+            new_epoch,
         ]
         if key is not None:
             keys.append(keys_hash(user_id))
             args += [key, KEYS_COMPLETE]
         try:
-            allowed, wait_ms, sold_out, revoked, seen, complete = self._script(keys=keys, args=args)
+            allowed, wait_ms, sold_out, revoked, seen, complete, epoch = self._script(
+                keys=keys, args=args
+            )
         except redis.RedisError as exc:
-            self._down(exc)
+            self._down(exc, missed_key=key is not None)
             return REDIS_DOWN
+        if new_epoch:
+            self._missed_keys = False
         if revoked:
             raise Unauthorized("Token revoked")
         if not allowed:
             raise TooManyRequests(
                 "Too many orders: slow down", retry_after=-(-int(wait_ms) // 1000)
             )
-        return Verdict(bool(sold_out), bool(seen), bool(complete))
+        keys_epoch = bytes(epoch).decode() if sold_out and key is not None else None
+        return Verdict(bool(sold_out), bool(seen), bool(complete), keys_epoch)
 
-    def remember(self, user_id: str, keys: list[str], *, complete: bool = False) -> None:
-        """Add keys to the user's hash; `complete`: these are all the keys PostgreSQL holds
-        for the user (with those the hash has), so the hash is whole. Best effort."""
-        if time.monotonic() < self._redis_down_until:
+    def remember(self, user_id: str, keys: list[str], *, complete_as_of: str | None = None) -> None:
+        """Add keys to the user's hash; `complete_as_of` (an epoch from check()): these are all
+        the keys PostgreSQL held for the user when that epoch was read (with those the hash
+        has), so the hash is whole. Best effort: a key not added starts a new epoch."""
+        if not keys and complete_as_of is None:
             return
-        if not keys and not complete:
+        if time.monotonic() < self._redis_down_until:
+            self._missed_keys |= bool(keys)
             return
         args: list[str | int] = [
-            KEYS_COMPLETE if complete else "",
+            "" if complete_as_of is None else KEYS_COMPLETE,
             IDEMPOTENCY_KEY_TTL_SECONDS,
+            complete_as_of or "",
             *keys,
         ]
         try:
             self._remember(keys=[keys_hash(user_id)], args=args)
         except redis.RedisError as exc:
-            self._down(exc)
+            self._down(exc, missed_key=bool(keys))
 
-    def _down(self, exc: redis.RedisError) -> None:
+    def _down(self, exc: redis.RedisError, *, missed_key: bool) -> None:
         self._redis_down_until = time.monotonic() + REDIS_BACKOFF_SECONDS
+        self._missed_keys |= missed_key
         logger.warning("order gate skipped: Redis failed", extra={"error": str(exc)})

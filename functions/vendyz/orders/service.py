@@ -163,7 +163,7 @@ class OrdersService:
             if not allowed:
                 raise Unauthorized("Account no longer active or token revoked")
             if not verdict.keys_complete:
-                self._gate.remember(user_id, keys, complete=True)
+                self._gate.remember(user_id, keys, complete_as_of=verdict.keys_epoch)
             if row is None:
                 return _SOLD_OUT
             if row["status"] != "PENDING" and row["request_hash"] == digest:
