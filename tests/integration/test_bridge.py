@@ -234,16 +234,21 @@ def test_a_connection_gets_health_as_it_changes_and_a_gone_one_is_dropped(
     poster: RecordingPoster,
     start_bridge: Callable[[], RunningBridge],
 ) -> None:
-    # GIVEN inventory's heartbeat written just now, and two connections, one already closed
-    cache.set("health:inventory", str(time.time()))
+    # GIVEN inventory's heartbeat written before the bridge starts, and two connections, one
+    # already closed
+    inventory_seen_at = time.time()
+    cache.set("health:inventory", str(inventory_seen_at))
     register(cache, "health-open")
     register(cache, "health-closed")
     close_connection(connections_endpoint, "health-closed")
 
-    # WHEN the bridge runs, and orders' heartbeat event comes in
+    # WHEN the bridge runs, and inventory's and orders' heartbeat events come in
     start_bridge()
     wait_until(lambda: poster.messages("health-open", "health"), "a first health push")
-    publish(urls.nats_url, [("health.ping", {"service": "orders"})])
+    publish(
+        urls.nats_url,
+        [("health.ping", {"service": "inventory"}), ("health.ping", {"service": "orders"})],
+    )
 
     # THEN the open connection is told, in pushes on each change, that inventory, orders and
     # the bridge itself are up (auth never beat), in the original's shape
@@ -255,6 +260,9 @@ def test_a_connection_gets_health_as_it_changes_and_a_gone_one_is_dropped(
     first = poster.messages("health-open", "health")[0]
     assert [s["service"] for s in first["services"]] == ["auth", "inventory", "orders", "bridge"]
     assert all(set(s) == {"service", "lastSeen", "isUp"} for s in first["services"])
+    # AND the first push already knew inventory's beat from before the bridge started
+    seeded = next(s["lastSeen"] for s in first["services"] if s["service"] == "inventory")
+    assert abs(seeded - inventory_seen_at * 1000) < 1
     # AND the closed one (410) is gone from the registry
     wait_until(
         lambda: (
