@@ -24,7 +24,7 @@ from vendyz.core.events import EventPublisher
 from vendyz.core.markers import REVOCATIONS_LOADED_KEY
 from vendyz.inventory.api import reserve_stock_rpc
 from vendyz.inventory.service import InventoryService
-from vendyz.orders.gate import KEYS_COMPLETE, REDIS_BACKOFF_SECONDS, keys_hash
+from vendyz.orders.gate import KEYS_COMPLETE, REDIS_BACKOFF_SECONDS, key_field, keys_hash
 from vendyz.orders.service import OrdersService
 
 
@@ -155,7 +155,7 @@ def test_once_redis_holds_a_shoppers_keys_a_new_key_is_answered_sold_out_without
         # THEN the first read PostgreSQL (and loaded the shopper's keys), the next did not
         assert (first.status_code, first.data["reason"]) == (409, "OUT_OF_STOCK")
         assert (later.status_code, later.data["reason"]) == (409, "OUT_OF_STOCK")
-        assert cache.hexists(keys_hash(buyer_id), "the-last-one")
+        assert cache.hexists(keys_hash(buyer_id), key_field("the-last-one"))
         # AND a replay of the confirmed key still goes to PostgreSQL for its own answer
         with pytest.raises(PoolClosed):
             orders.place_order(buyer_id, str(uuid.uuid4()), "the-last-one", product_id, 1)
@@ -176,7 +176,7 @@ def test_keys_loaded_on_another_redis_server_are_not_trusted_after_a_failover(
     # AND a failover to a replica that has the hash as another server loaded it, without the
     # write that added the confirmed key (asynchronous replication lost it)
     cache.hset(keys_hash(user_id), KEYS_COMPLETE, "0" * 40)
-    cache.hdel(keys_hash(user_id), "bought")
+    cache.hdel(keys_hash(user_id), key_field("bought"))
 
     # WHEN the confirmed key is replayed
     replay = place(api, token, product_id, "bought")
