@@ -4,7 +4,7 @@ per-user token bucket, the sold-out marker and whether the Idempotency-Key was s
 Everything it keeps is a cache or a throttle: while Redis is down the gate is skipped, and the
 claim statement in PostgreSQL (the record) still checks the caller.
 
-A shopper's keys live in one hash, `idem:<user>`, each as a 12-byte digest (about half the
+A shopper's keys live in one hash, `idem2:<user>`, each as a 12-byte digest (about half the
 memory of the key itself; a collision only lets a new key skip one token of the bucket, or
 read PostgreSQL once). Redis evicts or expires a hash whole, never
 a field of it, so once the hash holds every key the shopper has an order for (loaded from
@@ -138,7 +138,9 @@ REDIS_DOWN = Verdict()
 
 
 def keys_hash(user_id: str) -> str:
-    return f"idem:{user_id}"
+    # Not `idem:`, which held the keys themselves: during a deploy, instances of the two
+    # formats must not share a hash (a digest is never found among keys).
+    return f"idem2:{user_id}"
 
 
 def key_field(idempotency_key: str) -> bytes:
