@@ -21,13 +21,18 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from localcloud.bench.measurement import Measurement, Operation, from_threads, run_threads
+from localcloud.bench.measurement import (
+    SETUP_TIMEOUT_S,
+    Measurement,
+    Operation,
+    from_threads,
+    run_threads,
+)
 
 BENCH_STOCK = 10_000_000
 RESERVE_SQL = "SELECT * FROM inventory.reserve_stock(%s, %s, 1, %s)"
 _PGBENCH_TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 _PGBENCH_FAILED = re.compile(r"number of failed transactions: (\d+)")
-_SETUP_TIMEOUT_S = 60.0
 
 
 # -- the bench products -----------------------------------------------------------------------
@@ -134,7 +139,7 @@ def pgbench_tps(database_url: str, product_id: str, clients: int, seconds: int) 
             capture_output=True,
             text=True,
             env={**os.environ, **env},
-            timeout=seconds + _SETUP_TIMEOUT_S,
+            timeout=seconds + SETUP_TIMEOUT_S,
             check=False,
         )
     tps = _PGBENCH_TPS.search(result.stdout)

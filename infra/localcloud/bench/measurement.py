@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-_SETUP_TIMEOUT_S = 60.0
+SETUP_TIMEOUT_S = 60.0  # for the threads (or pgbench) to connect and warm up
 
 
 @dataclass
@@ -57,7 +57,7 @@ def run_threads(
                 note(exc)
                 operation = None
             try:
-                barrier.wait(timeout=_SETUP_TIMEOUT_S)
+                barrier.wait(timeout=SETUP_TIMEOUT_S)
             except threading.BrokenBarrierError:
                 return
             deadline = time.perf_counter() + seconds
@@ -77,7 +77,7 @@ def run_threads(
     ]
     for thread in threads:
         thread.start()
-    barrier.wait(timeout=_SETUP_TIMEOUT_S)
+    barrier.wait(timeout=SETUP_TIMEOUT_S)
     started = time.perf_counter()
     for thread in threads:
         thread.join()

@@ -94,6 +94,11 @@ def warmup_seconds(soak_seconds: float) -> float:
     return min(FULL_WARMUP_S, max(5.0, soak_seconds / 4))
 
 
+def sample_span(soak_seconds: float) -> float:
+    """How long the samples of each figure span: SAMPLE_SPAN_S, or half a shorter soak."""
+    return min(SAMPLE_SPAN_S, soak_seconds / 2)
+
+
 def median_usage(samples: list[dict[str, ProcessUsage]]) -> dict[str, ProcessUsage]:
     """Per process, the median of each figure over the samples it appears in."""
     merged: dict[str, ProcessUsage] = {}
@@ -184,7 +189,7 @@ async def _sampled(
     traffic: Coroutine[Any, Any, None], seconds: float
 ) -> tuple[list[dict[str, ProcessUsage]], list[dict[str, ProcessUsage]]]:
     """Run the traffic; sample the process tree over its first and last SAMPLE_SPAN_S."""
-    span = min(SAMPLE_SPAN_S, seconds / 2)
+    span = sample_span(seconds)
     first: list[dict[str, ProcessUsage]] = []
     last: list[dict[str, ProcessUsage]] = []
     running = asyncio.ensure_future(traffic)
@@ -272,7 +277,7 @@ def format_soak(result: SoakResult) -> str:
     lines = [
         f"soak: {result.seconds:.0f} s of mixed traffic after {result.warmup_seconds:.0f} s of"
         " warm-up; each figure the median over the first and the last"
-        f" {min(SAMPLE_SPAN_S, result.seconds / 2):.0f} s",
+        f" {sample_span(result.seconds):.0f} s",
         "requests: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.requests.items())),
         f"stock balanced with confirmed orders: {'yes' if result.stock_balanced else 'NO'}",
         "",
